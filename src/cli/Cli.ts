@@ -1,0 +1,181 @@
+/**
+ * The `relay` command. Each subcommand is one function; errors are values that say what to do
+ * next, printed on stderr with a non-zero exit code.
+ */
+import { Console, Data, Duration, Effect, Either, Option, Schedule } from "effect"
+import * as fs from "node:fs"
+import packageJson from "../../package.json" with { type: "json" }
+import { HubConfig } from "../hub/HubConfig.ts"
+import { pidFilePath, runHubDaemon } from "../runtime/HubDaemon.ts"
+import { probeSocket } from "../transport/UnixSocket.ts"
+import { parseDuration } from "./Duration.ts"
+import { requestAll } from "./HubRequest.ts"
+
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+export class CommandFailed extends Data.TaggedError("CommandFailed")<{
+  readonly message: string
+  readonly exitCode: number
+}> {}
+
+export const usage = `relay ${packageJson.version} — a message hub for AI coding sessions
+
+Usage:
+  relay hub [--idle-exit <duration>]   run the hub in the foreground (prints "ready" when it listens)
+  relay status [--json]                is a hub running on this socket? who is connected?
+  relay stop                           stop the running hub
+  relay channel                        the Claude Code MCP server (started by Claude Code, not by hand)
+  relay help | --version
+
+Environment:
+  RELAY_HOME        data directory (default ~/.relay)
+  RELAY_HUB_SOCKET  socket path (default $RELAY_HOME/hub.sock)
+  RELAY_LOG_LEVEL   debug | info | warning | error (default info); logs are JSON lines on stderr
+
+Durations: 500ms, 10s, 2m, 1h. --idle-exit makes the hub exit once no session of any transport has
+been connected for that long (sessions that auto-spawn the hub use 10s).`
+
+const flagValue = (args: ReadonlyArray<string>, flag: string): Either.Either<Option.Option<string>, string> => {
+  const index = args.findIndex((a) => a === flag || a.startsWith(`${flag}=`))
+  if (index === -1) return Either.right(Option.none())
+  const arg = args[index]!
+  if (arg.includes("=")) return Either.right(Option.some(arg.slice(flag.length + 1)))
+  const value = args[index + 1]
+  return value === undefined || value.startsWith("--")
+    ? Either.left(`${flag} needs a value, e.g. ${flag} 10s`)
+    : Either.right(Option.some(value))
+}
+
+const checkFlags = (args: ReadonlyArray<string>, known: ReadonlyArray<string>, valued: ReadonlyArray<string>) => {
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i]!.split("=")[0]!
+    if (!known.includes(name)) {
+      return Effect.fail(new UsageError({ message: `unknown argument '${args[i]}'; see \`relay help\`` }))
+    }
+    if (valued.includes(name) && !args[i]!.includes("=")) i++
+  }
+  return Effect.void
+}
+
+const hub = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    yield* checkFlags(args, ["--idle-exit"], ["--idle-exit"])
+    const raw = flagValue(args, "--idle-exit")
+    if (Either.isLeft(raw)) return yield* new UsageError({ message: raw.left })
+    let idleExit = Option.none<Duration.Duration>()
+    if (Option.isSome(raw.right)) {
+      const parsed = parseDuration(raw.right.value)
+      if (Either.isLeft(parsed)) return yield* new UsageError({ message: `--idle-exit: ${parsed.left}` })
+      idleExit = Option.some(parsed.right)
+    }
+    yield* runHubDaemon({ idleExit }).pipe(
+      Effect.catchTags({
+        HubAlreadyRunning: (e) => new CommandFailed({ message: e.message, exitCode: 1 }),
+        SocketPathError: (e) => new CommandFailed({ message: e.message, exitCode: 1 }),
+        DataDirError: (e) => new CommandFailed({ message: e.message, exitCode: 1 }),
+        ConfigError: (e) => new CommandFailed({ message: `invalid configuration: ${e.message}`, exitCode: 2 })
+      })
+    )
+  })
+
+const config = Effect.provide(HubConfig, HubConfig.layerFromEnv()).pipe(
+  Effect.mapError((e) => new CommandFailed({ message: `invalid configuration: ${e.message}`, exitCode: 2 }))
+)
+
+const status = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    yield* checkFlags(args, ["--json"], [])
+    const json = args.includes("--json")
+    const { socketPath } = yield* config
+    const state = yield* probeSocket(socketPath)
+    if (state !== "live") {
+      if (json) yield* Console.log(JSON.stringify({ running: false, socket: socketPath }))
+      return yield* new CommandFailed({
+        message: `no hub is running on ${socketPath}; start one with \`relay hub\` (sessions start one by themselves)`,
+        exitCode: 3
+      })
+    }
+    const [welcome, peers] = yield* requestAll(socketPath, [{ type: "hello", client: "relay-cli" }, { type: "list_peers" }])
+    const list = (peers?.peers ?? []) as ReadonlyArray<{ name: string; cwd: string; git_branch: string; last_seen: number }>
+    if (json) {
+      yield* Console.log(JSON.stringify({ running: true, socket: socketPath, hub: welcome, peers: list }))
+      return
+    }
+    yield* Console.log(
+      `hub ${String(welcome?.hub_id)} (relay ${String(welcome?.hub_version)}) is running on ${socketPath}; ${list.length} peer${list.length === 1 ? "" : "s"}`
+    )
+    for (const peer of list) {
+      const branch = peer.git_branch ? ` [${peer.git_branch}]` : ""
+      yield* Console.log(`  ${peer.name}  ${peer.cwd}${branch}  last seen ${new Date(peer.last_seen).toISOString()}`)
+    }
+  }).pipe(Effect.catchTag("HubRequestError", (e) => new CommandFailed({ message: e.message, exitCode: 1 })))
+
+const stop = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    yield* checkFlags(args, [], [])
+    const { dataDir, socketPath } = yield* config
+    if ((yield* probeSocket(socketPath)) !== "live") {
+      yield* Console.log(`no hub is running on ${socketPath}`)
+      return
+    }
+    const pid = Number(fs.readFileSync(pidFilePath(dataDir), { encoding: "utf8", flag: "r" }).trim())
+    if (!Number.isInteger(pid) || pid <= 0) {
+      return yield* new CommandFailed({
+        message: `a hub answers on ${socketPath} but ${pidFilePath(dataDir)} holds no pid; stop it with kill or Ctrl-C`,
+        exitCode: 1
+      })
+    }
+    process.kill(pid, "SIGTERM")
+    const gone = yield* probeSocket(socketPath).pipe(
+      Effect.repeat({ until: (s) => s !== "live", schedule: Schedule.spaced(Duration.millis(50)) }),
+      Effect.timeout(Duration.seconds(10)),
+      Effect.option
+    )
+    if (Option.isNone(gone)) {
+      return yield* new CommandFailed({ message: `hub (pid ${pid}) did not stop within 10s; it may be busy — try again or kill it`, exitCode: 1 })
+    }
+    yield* Console.log(`stopped the hub (pid ${pid})`)
+  }).pipe(
+    Effect.catchAllDefect((defect) =>
+      new CommandFailed({ message: `could not stop the hub: ${String(defect)}`, exitCode: 1 })
+    )
+  )
+
+// Loaded on demand: the hub never pays for the MCP SDK.
+const channelModule = "../channel/main.ts"
+const channel = Effect.promise(() => import(channelModule)).pipe(
+  Effect.flatMap((module) => Effect.promise(() => (module as { runChannel: () => Promise<void> }).runChannel()))
+)
+
+export const cli = (argv: ReadonlyArray<string>): Effect.Effect<void, UsageError | CommandFailed> => {
+  const [command, ...args] = argv
+  switch (command) {
+    case "hub":
+      return hub(args)
+    case "status":
+      return status(args)
+    case "stop":
+      return stop(args)
+    case "channel":
+      return channel
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      return Console.log(usage)
+    case "--version":
+    case "version":
+      return Console.log(packageJson.version)
+    default:
+      return Effect.fail(new UsageError({ message: `unknown command '${command}'; see \`relay help\`` }))
+  }
+}
+
+/** Prints a failed command's message and sets the exit code; defects are left to the runtime. */
+export const runCli = (argv: ReadonlyArray<string>) =>
+  cli(argv).pipe(
+    Effect.catchTags({
+      UsageError: (e) => Console.error(`relay: ${e.message}`).pipe(Effect.zipRight(Effect.sync(() => (process.exitCode = 2)))),
+      CommandFailed: (e) =>
+        Console.error(`relay: ${e.message}`).pipe(Effect.zipRight(Effect.sync(() => (process.exitCode = e.exitCode))))
+    })
+  )

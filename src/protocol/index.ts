@@ -1,0 +1,6 @@
+export * from "./Decode.ts"
+export * from "./Encode.ts"
+export * from "./ErrorCode.ts"
+export * from "./Frames.ts"
+export * from "./LineCodec.ts"
+export * from "./Limits.ts"

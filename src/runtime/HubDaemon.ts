@@ -1,0 +1,57 @@
+/**
+ * `relay hub`: the hub as a process. Provides the library layers, announces `ready` on stdout once
+ * the socket listens, and runs until SIGTERM/SIGINT (handled by the platform's `runMain`), `relay
+ * stop`, or the idle-exit period. Every exit path closes the layers, which removes the socket.
+ */
+import { Console, Duration, Effect, Layer, Option } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { ensurePrivateDir } from "../hub/DataDir.ts"
+import { Hub, layer as hubLayer } from "../hub/Hub.ts"
+import { HubConfig } from "../hub/HubConfig.ts"
+import { layerUnavailable } from "../hub/Messaging.ts"
+import * as UnixSocket from "../transport/UnixSocket.ts"
+
+export interface HubDaemonOptions {
+  readonly idleExit: Option.Option<Duration.Duration>
+}
+
+export const pidFilePath = (dataDir: string) => path.join(dataDir, "hub.pid")
+
+export const hubProgram = (options: HubDaemonOptions) =>
+  Effect.gen(function* () {
+    // Whatever the hub creates (socket, database, its WAL files, tokens) is private to the user.
+    process.umask(0o077)
+    const config = yield* HubConfig
+    yield* ensurePrivateDir(config.dataDir)
+    const hub = yield* Hub
+    const pidFile = pidFilePath(config.dataDir)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => fs.writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 })),
+      () =>
+        Effect.sync(() => {
+          const owner = fs.readFileSync(pidFile, { encoding: "utf8", flag: "r" }).trim()
+          if (owner === String(process.pid)) fs.rmSync(pidFile, { force: true })
+        }).pipe(Effect.ignore)
+    )
+    const idle = Option.match(options.idleExit, {
+      onNone: () => "off",
+      onSome: (d) => Duration.format(d)
+    })
+    yield* Console.log(`relay hub ready: socket ${config.socketPath}, pid ${process.pid}, idle exit ${idle}`)
+    const reason = yield* Effect.raceFirst(
+      Effect.as(hub.awaitIdle, "idle exit"),
+      Effect.as(hub.awaitStopRequest, "stop requested")
+    ).pipe(Effect.onInterrupt(() => Effect.logInfo("hub stopping", { reason: "signal" })))
+    yield* Effect.logInfo("hub stopping", { reason })
+  }).pipe(Effect.scoped)
+
+/** The layers of a standalone hub: config from the environment, the hub, its transports. */
+export const hubDaemonLayer = (options: HubDaemonOptions) => {
+  const config = HubConfig.layerFromEnv({ idleExit: options.idleExit })
+  const hub = hubLayer.pipe(Layer.provide(layerUnavailable))
+  return UnixSocket.layer.pipe(Layer.provideMerge(hub), Layer.provideMerge(config))
+}
+
+export const runHubDaemon = (options: HubDaemonOptions) =>
+  hubProgram(options).pipe(Effect.provide(hubDaemonLayer(options)))

@@ -1,0 +1,98 @@
+/**
+ * Hubs for tests, behind one shape so the same suite runs against each: in-process on Node (the
+ * embedding case, through `ManagedRuntime`), or the real `relay hub` process on Bun.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect, Layer, ManagedRuntime } from "effect"
+import { Hub, layer as hubLayer } from "../../src/hub/Hub.ts"
+import { HubConfig, type HubConfigShape } from "../../src/hub/HubConfig.ts"
+import { layerUnavailable, type Messaging } from "../../src/hub/Messaging.ts"
+import * as UnixSocket from "../../src/transport/UnixSocket.ts"
+
+export const repoRoot = path.resolve(import.meta.dirname, "../..")
+export const bunBinary = path.join(repoRoot, "node_modules/.bin/bun")
+
+export interface TestHub {
+  readonly socketPath: string
+  readonly dataDir: string
+  stop(): Promise<void>
+}
+
+export const tempDataDir = (prefix = "relay-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+export interface InProcessHub extends TestHub {
+  readonly runtime: ManagedRuntime.ManagedRuntime<Hub | HubConfig, unknown>
+}
+
+/** The hub embedded in this (Node) process, as another Effect program would embed it. */
+export const startInProcessHub = async (
+  overrides: Partial<HubConfigShape> = {},
+  messaging: Layer.Layer<Messaging, unknown> = layerUnavailable
+): Promise<InProcessHub> => {
+  const dataDir = overrides.dataDir ?? tempDataDir()
+  const config = HubConfig.layer({ dataDir, ...overrides })
+  const layer = UnixSocket.layer.pipe(
+    Layer.provideMerge(hubLayer.pipe(Layer.provide(messaging))),
+    Layer.provideMerge(config)
+  )
+  const runtime = ManagedRuntime.make(layer)
+  const resolved = await runtime.runPromise(HubConfig)
+  return {
+    socketPath: resolved.socketPath,
+    dataDir,
+    runtime,
+    stop: () => runtime.dispose()
+  }
+}
+
+export interface ProcessHub extends TestHub {
+  readonly child: ChildProcess
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly exited: Promise<number | null>
+}
+
+/** The real `relay hub` on Bun, as a user runs it. */
+export const startProcessHub = async (
+  options: { dataDir?: string; args?: ReadonlyArray<string>; env?: Record<string, string> } = {}
+): Promise<ProcessHub> => {
+  const dataDir = options.dataDir ?? tempDataDir()
+  const child = spawn(bunBinary, [path.join(repoRoot, "src/runtime/bun.ts"), "hub", ...(options.args ?? [])], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.homedir(), RELAY_HOME: dataDir, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let out = ""
+  let err = ""
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d))
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d))
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  const deadline = Date.now() + 20_000
+  while (!out.includes("ready")) {
+    if (child.exitCode !== null) throw new Error(`hub exited early (${child.exitCode}): ${err}`)
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL")
+      throw new Error(`hub did not print ready: ${out} ${err}`)
+    }
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return {
+    socketPath: options.env?.RELAY_HUB_SOCKET ?? path.join(dataDir, "hub.sock"),
+    dataDir,
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM")
+        await exited
+      }
+    }
+  }
+}
+
+export const runEffect = <A>(hub: InProcessHub, effect: Effect.Effect<A, unknown, Hub | HubConfig>) =>
+  hub.runtime.runPromise(effect)
