@@ -15,6 +15,7 @@ import type { Peer } from "./Peer.ts"
 import { Registry } from "./Registry.ts"
 import { Rooms } from "./Rooms.ts"
 import { HubInfo } from "./HubInfo.ts"
+import type { Outcome } from "./Outcome.ts"
 
 export interface SessionState {
   readonly connection: Connection
@@ -23,10 +24,11 @@ export interface SessionState {
 
 export type HandlerServices = Registry | Rooms | OpenAsks | Messaging | HubInfo
 
+
 type Handler<K extends ClientFrame["type"]> = (
   session: SessionState,
   frame: ClientFrameOf<K>
-) => Effect.Effect<Frame | undefined, RequestError, HandlerServices>
+) => Effect.Effect<Outcome, RequestError, HandlerServices>
 
 const registered = (session: SessionState) =>
   session.peer !== undefined
@@ -214,7 +216,7 @@ let roomCounter = 0
 
 const withMessaging = (
   session: SessionState,
-  run: (messaging: Messaging["Type"], peer: Peer) => Effect.Effect<Frame | undefined, RequestError>
+  run: (messaging: Messaging["Type"], peer: Peer) => Effect.Effect<Outcome, RequestError>
 ) =>
   Effect.gen(function* () {
     const peer = yield* registered(session)

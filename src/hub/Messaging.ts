@@ -7,6 +7,7 @@ import { Context, Effect, Layer } from "effect"
 import type { Frame } from "../protocol/Encode.ts"
 import { type RequestError, requestError } from "../protocol/ErrorCode.ts"
 import type { ClientFrameOf } from "../protocol/Frames.ts"
+import type { Outcome } from "./Outcome.ts"
 import type { Peer } from "./Peer.ts"
 
 /** The frame types this service answers. */
@@ -30,7 +31,7 @@ type MessagingFrameType =
 type Op<K extends MessagingFrameType> = (
   peer: Peer,
   frame: ClientFrameOf<K>
-) => Effect.Effect<Frame | undefined, RequestError>
+) => Effect.Effect<Outcome, RequestError>
 
 export class Messaging extends Context.Tag("relay/Messaging")<
   Messaging,
