@@ -31,6 +31,18 @@ Environment:
   RELAY_HUB_SOCKET  socket path (default $RELAY_HOME/hub.sock)
   RELAY_LOG_LEVEL   debug | info | warning | error (default info); logs are JSON lines on stderr
 
+Tuning (relay hub; unset = the default shown):
+  RELAY_PROBE_TIMEOUT       500ms  a name's holder must answer the collision probe within this
+  RELAY_SWEEP_INTERVAL      30s    how often every peer is pinged
+  RELAY_SWEEP_TIMEOUT       1s     how long a pinged peer has to answer before it is disconnected
+  RELAY_ASK_TTL             10m    how long a broadcast question accepts replies
+  RELAY_MAX_OPEN_ASKS       10000  open broadcast questions (one per recipient)
+  RELAY_MAX_PEERS           1000   registered peers
+  RELAY_MAX_CONNECTIONS     2000   open connections
+  RELAY_MAX_ROOMS           50     rooms
+  RELAY_MAX_ROOM_MEMBERS    20     members per room
+  RELAY_MAX_OUTBOUND_BYTES  8388608  bytes waiting towards one connection before it is cut off as too slow
+
 Durations: 500ms, 10s, 2m, 1h. --idle-exit makes the hub exit once no session of any transport has
 been connected for that long (sessions that auto-spawn the hub use 10s).`
 
@@ -72,7 +84,8 @@ const hub = (args: ReadonlyArray<string>) =>
         HubAlreadyRunning: (e) => new CommandFailed({ message: e.message, exitCode: 1 }),
         SocketPathError: (e) => new CommandFailed({ message: e.message, exitCode: 1 }),
         DataDirError: (e) => new CommandFailed({ message: e.message, exitCode: 1 }),
-        ConfigError: (e) => new CommandFailed({ message: `invalid configuration: ${e.message}`, exitCode: 2 })
+        ConfigError: (e) => new CommandFailed({ message: `invalid configuration: ${e.message}`, exitCode: 2 }),
+        StoreError: (e) => new CommandFailed({ message: `cannot open the message store: ${e.message}`, exitCode: 1 })
       })
     )
   })

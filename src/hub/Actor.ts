@@ -53,7 +53,7 @@ export const make = <State, Command>(options: {
     }
   })
 
-const replyOf = (command: unknown): Deferred.Deferred<unknown, unknown> | undefined => {
+export const replyOf = (command: unknown): Deferred.Deferred<unknown, unknown> | undefined => {
   if (typeof command !== "object" || command === null || !("reply" in command)) return undefined
   const reply = (command as { reply: unknown }).reply
   return typeof reply === "object" && reply !== null && Deferred.DeferredTypeId in reply

@@ -11,7 +11,7 @@ import { Context, Deferred, Effect, Layer, Option, Stream, SubscriptionRef } fro
 import type { Connection } from "./Connection.ts"
 import { HubConfig } from "./HubConfig.ts"
 import * as HubInfo from "./HubInfo.ts"
-import type { Messaging } from "./Messaging.ts"
+import { layerUnavailable, type Messaging } from "./Messaging.ts"
 import * as OpenAsks from "./OpenAsks.ts"
 import * as Registry from "./Registry.ts"
 import * as Rooms from "./Rooms.ts"
@@ -73,10 +73,15 @@ export const make = Effect.gen(function* () {
   })
 })
 
+/** The actors every hub has; `Messaging` implementations may use them (the registry, mostly). */
+const actors = Layer.mergeAll(Registry.layer, Rooms.layer, OpenAsks.layer, HubInfo.layer)
+
 /**
- * The hub's actors and the `Hub` service. Needs `HubConfig` and `Messaging`; provide
- * `Messaging.layerUnavailable` for a hub without direct messages and groups.
+ * The hub's actors and the `Hub` service, with `messaging` for direct messages and groups (it is
+ * given the same registry the sessions use). Needs `HubConfig` and whatever `messaging` needs.
  */
-export const layer = Layer.scoped(Hub, make).pipe(
-  Layer.provideMerge(Layer.mergeAll(Registry.layer, Rooms.layer, OpenAsks.layer, HubInfo.layer))
-)
+export const layerWith = <E, R>(messaging: Layer.Layer<Messaging, E, R>) =>
+  Layer.scoped(Hub, make).pipe(Layer.provideMerge(messaging), Layer.provideMerge(actors))
+
+/** A hub without a store: rooms, broadcasts and presence; direct messages and groups are refused. */
+export const layer = layerWith(layerUnavailable)

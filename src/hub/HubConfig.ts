@@ -2,7 +2,7 @@
  * The hub's policy knobs, read once. Every cap that protects the hub from unbounded growth is here,
  * with a default that works without configuration.
  */
-import { Config, Context, Duration, Effect, Layer, Option } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 
@@ -30,6 +30,17 @@ export interface HubConfigShape {
   readonly maxRoomMembers: number
   /** Bytes queued towards one connection before it is disconnected as a slow consumer. */
   readonly maxOutboundBytes: number
+  /** Direct messages kept per recipient; older unread ones are dropped and the recipient told. */
+  readonly mailboxCap: number
+  /** Messages kept per group. */
+  readonly groupCap: number
+  /** Direct and group messages stored in all; past it a send is refused with a clear error. */
+  readonly maxStoredMessages: number
+  /** Direct messages older than this are removed (see docs/delivery.md). */
+  readonly retention: Duration.Duration
+  /** Groups in all, and members per group. */
+  readonly maxGroups: number
+  readonly maxGroupMembers: number
 }
 
 export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConfigShape>() {
@@ -47,7 +58,13 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
     maxConnections: 2_000,
     maxRooms: 50,
     maxRoomMembers: 20,
-    maxOutboundBytes: 8 * 1024 * 1024
+    maxOutboundBytes: 8 * 1024 * 1024,
+    mailboxCap: 500,
+    groupCap: 500,
+    maxStoredMessages: 200_000,
+    retention: Duration.days(30),
+    maxGroups: 1_000,
+    maxGroupMembers: 100
   })
 
   /** Defaults with some fields replaced; `socketPath` follows `dataDir` unless given. */
@@ -59,7 +76,10 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
     return { ...base, ...overrides }
   }
 
-  /** `RELAY_HOME`, `RELAY_HUB_SOCKET`, `RELAY_HUB_ID`; everything else from `overrides` or defaults. */
+  /**
+   * `RELAY_HOME`, `RELAY_HUB_SOCKET`, `RELAY_HUB_ID`, and the tuning knobs in `envKnobs` (unset means
+   * the default); `overrides` win over the environment.
+   */
   static readonly layerFromEnv = (overrides: Partial<HubConfigShape> = {}) =>
     Layer.effect(
       HubConfig,
@@ -67,15 +87,67 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
         const dataDir = yield* Config.string("RELAY_HOME").pipe(Config.withDefault(defaultDataDir()))
         const socketPath = yield* Config.string("RELAY_HUB_SOCKET").pipe(Config.option)
         const hubId = yield* Config.string("RELAY_HUB_ID").pipe(Config.option)
+        const knobs: Record<string, unknown> = {}
+        for (const [field, knob] of Object.entries(envKnobs)) {
+          const variable: Config.Config<unknown> = knob.kind === "duration" ? durationVar(knob.env) : countVar(knob.env)
+          const value = yield* Config.option(variable)
+          if (Option.isSome(value)) knobs[field] = value.value
+        }
         return HubConfig.resolve({
           dataDir: path.resolve(dataDir),
           ...Option.match(socketPath, { onNone: () => ({}), onSome: (p) => ({ socketPath: path.resolve(p) }) }),
           ...Option.match(hubId, { onNone: () => ({}), onSome: (id) => ({ hubId: id }) }),
+          ...(knobs as Partial<HubConfigShape>),
           ...overrides
         })
       })
     )
 }
+
+/**
+ * Policy knobs a standalone hub reads from its environment (operators tune them; the process tests
+ * use them for short sweep and probe timings). Documented in the `relay help` text.
+ */
+export const envKnobs = {
+  probeTimeout: { env: "RELAY_PROBE_TIMEOUT", kind: "duration" },
+  sweepInterval: { env: "RELAY_SWEEP_INTERVAL", kind: "duration" },
+  sweepTimeout: { env: "RELAY_SWEEP_TIMEOUT", kind: "duration" },
+  askTtl: { env: "RELAY_ASK_TTL", kind: "duration" },
+  maxOpenAsks: { env: "RELAY_MAX_OPEN_ASKS", kind: "count" },
+  maxPeers: { env: "RELAY_MAX_PEERS", kind: "count" },
+  maxConnections: { env: "RELAY_MAX_CONNECTIONS", kind: "count" },
+  maxRooms: { env: "RELAY_MAX_ROOMS", kind: "count" },
+  maxRoomMembers: { env: "RELAY_MAX_ROOM_MEMBERS", kind: "count" },
+  maxOutboundBytes: { env: "RELAY_MAX_OUTBOUND_BYTES", kind: "count" }
+} as const satisfies Partial<Record<keyof HubConfigShape, { env: string; kind: "duration" | "count" }>>
+
+/** The same duration grammar as the `relay` flags (`500ms`, `30s`, `2m`, `1h`, bare seconds), and Effect's (`500 millis`). */
+const durationVar = (name: string) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) => {
+      const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(raw.trim())
+      if (match !== null) {
+        const value = Number(match[1])
+        const unit = match[2] ?? "s"
+        return Either.right(
+          unit === "ms" ? Duration.millis(value) : unit === "m" ? Duration.minutes(value) : unit === "h" ? Duration.hours(value) : Duration.seconds(value)
+        )
+      }
+      return Either.fromOption(
+        Duration.decodeUnknown(raw.trim()),
+        () => ConfigError.InvalidData([name], `${name}='${raw}' is not a duration; write it like 500ms, 10s, 2m or 1h`)
+      )
+    })
+  )
+
+const countVar = (name: string) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) =>
+      /^\d+$/.test(raw.trim()) && Number(raw) >= 1
+        ? Either.right(Number(raw))
+        : Either.left(ConfigError.InvalidData([name], `${name}='${raw}' must be a whole number of at least 1`))
+    )
+  )
 
 export const defaultDataDir = () => path.join(os.homedir(), ".relay")
 

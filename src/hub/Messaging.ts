@@ -41,7 +41,7 @@ export class Messaging extends Context.Tag("relay/Messaging")<
     /** A peer renamed: its mailbox, groups and admin rights follow it. */
     readonly renamed: (oldName: string, newName: string) => Effect.Effect<void>
     /** `reply` to the id of a direct message the replier received. */
-    readonly replyToMessage: (peer: Peer, msgId: string, text: string) => Effect.Effect<Frame, RequestError>
+    readonly replyToMessage: (peer: Peer, msgId: string, text: string) => Effect.Effect<Outcome, RequestError>
     readonly send: Op<"send">
     readonly inbox: Op<"inbox">
     readonly deliverAck: Op<"deliver_ack">

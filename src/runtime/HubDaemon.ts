@@ -7,14 +7,17 @@ import { Console, Duration, Effect, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ensurePrivateDir } from "../hub/DataDir.ts"
-import { Hub, layer as hubLayer } from "../hub/Hub.ts"
+import { Hub } from "../hub/Hub.ts"
 import { HubConfig } from "../hub/HubConfig.ts"
-import { layerUnavailable } from "../hub/Messaging.ts"
+import { hubWithStore } from "../hub/HubWithStore.ts"
 import * as UnixSocket from "../transport/UnixSocket.ts"
 
 export interface HubDaemonOptions {
   readonly idleExit: Option.Option<Duration.Duration>
 }
+
+/** The data directory exists (0700) before the store opens its file in it. */
+const DataDirReady = Layer.effectDiscard(Effect.flatMap(HubConfig, (config) => ensurePrivateDir(config.dataDir)))
 
 export const pidFilePath = (dataDir: string) => path.join(dataDir, "hub.pid")
 
@@ -46,11 +49,10 @@ export const hubProgram = (options: HubDaemonOptions) =>
     yield* Effect.logInfo("hub stopping", { reason })
   }).pipe(Effect.scoped)
 
-/** The layers of a standalone hub: config from the environment, the hub, its transports. */
+/** The layers of a standalone hub: config from the environment, the store, the hub, its transports. */
 export const hubDaemonLayer = (options: HubDaemonOptions) => {
   const config = HubConfig.layerFromEnv({ idleExit: options.idleExit })
-  const hub = hubLayer.pipe(Layer.provide(layerUnavailable))
-  return UnixSocket.layer.pipe(Layer.provideMerge(hub), Layer.provideMerge(config))
+  return UnixSocket.layer.pipe(Layer.provideMerge(hubWithStore), Layer.provideMerge(DataDirReady), Layer.provideMerge(config))
 }
 
 export const runHubDaemon = (options: HubDaemonOptions) =>

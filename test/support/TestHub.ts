@@ -6,10 +6,11 @@ import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect, Layer, ManagedRuntime } from "effect"
-import { Hub, layer as hubLayer } from "../../src/hub/Hub.ts"
+import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { Hub, layerWith } from "../../src/hub/Hub.ts"
 import { HubConfig, type HubConfigShape } from "../../src/hub/HubConfig.ts"
-import { layerUnavailable, type Messaging } from "../../src/hub/Messaging.ts"
+import { hubWithStore } from "../../src/hub/HubWithStore.ts"
+import { layerUnavailable } from "../../src/hub/Messaging.ts"
 import * as UnixSocket from "../../src/transport/UnixSocket.ts"
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..")
@@ -30,14 +31,15 @@ export interface InProcessHub extends TestHub {
 /** The hub embedded in this (Node) process, as another Effect program would embed it. */
 export const startInProcessHub = async (
   overrides: Partial<HubConfigShape> = {},
-  messaging: Layer.Layer<Messaging, unknown> = layerUnavailable
+  options: { readonly store?: boolean } = {}
 ): Promise<InProcessHub> => {
   const dataDir = overrides.dataDir ?? tempDataDir()
   const config = HubConfig.layer({ dataDir, ...overrides })
-  const layer = UnixSocket.layer.pipe(
-    Layer.provideMerge(hubLayer.pipe(Layer.provide(messaging))),
-    Layer.provideMerge(config)
-  )
+  // The same hub `relay hub` runs (SQLite file in the data directory), unless a test wants none.
+  const hub = options.store === false ? layerWith(layerUnavailable) : hubWithStore
+  // Warnings and errors only, so test output stays readable (RELAY_TEST_LOGS=debug for all).
+  const logs = Logger.minimumLogLevel(process.env.RELAY_TEST_LOGS === "debug" ? LogLevel.Debug : LogLevel.Warning)
+  const layer = UnixSocket.layer.pipe(Layer.provideMerge(hub), Layer.provideMerge(config), Layer.provide(logs))
   const runtime = ManagedRuntime.make(layer)
   const resolved = await runtime.runPromise(HubConfig)
   return {

@@ -1,0 +1,269 @@
+/**
+ * Direct messages: one mailbox actor per recipient owns that recipient's mailbox. It stores what
+ * is sent to it (a burst in one write, so group commit can do its work), then pushes each stored
+ * message to the recipient if it is connected, in order — per sender → recipient FIFO.
+ *
+ * Delivery state: a message is `queued` once stored (the `send_ack` is sent only then). A push to
+ * a protocol-5 session counts as delivered (those clients cannot confirm); a protocol-6 session
+ * confirms with `deliver_ack`, and until it does the message stays queued and is pushed again on
+ * its next connection. `inbox` and `mark_read` make messages `read`; a sender who asked for it
+ * gets a `receipt` then.
+ */
+import { Deferred, Duration, Effect, Option } from "effect"
+import type { Frame } from "../protocol/Encode.ts"
+import { encodeFrame } from "../protocol/Encode.ts"
+import { type RequestError, requestError } from "../protocol/ErrorCode.ts"
+import type { ClientFrameOf } from "../protocol/Frames.ts"
+import { Limits } from "../protocol/Limits.ts"
+import { type AppendDirectInput, type AppendDirectResult, type DirectMessage, Store, type StoreError, type StoreFull } from "../store/Store.ts"
+import { HubConfig } from "./HubConfig.ts"
+import * as KeyedActors from "./KeyedActors.ts"
+import { later, type Outcome } from "./Outcome.ts"
+import type { Peer } from "./Peer.ts"
+import { Registry } from "./Registry.ts"
+
+type Command =
+  | {
+      readonly _tag: "Append"
+      readonly input: AppendDirectInput
+      readonly reply: Deferred.Deferred<{ result: AppendDirectResult; pushed: boolean }, RequestError>
+    }
+  | { readonly _tag: "Flush"; readonly peer: Peer }
+
+/** The store failed: the message was not accepted, so say so and how to go on. */
+export const storeFailure = (error: StoreError | StoreFull) =>
+  requestError(
+    "mailbox_error",
+    error._tag === "StoreFull"
+      ? `${error.message} (the message was not stored)`
+      : `the hub could not store the message (${error.message}); it was not sent — try again`
+  )
+
+export const incomingMessage = (message: DirectMessage): Frame => ({
+  type: "incoming_message",
+  msg_id: message.id,
+  from: message.from,
+  text: message.text,
+  reply_to: message.replyTo,
+  ts: message.ts,
+  ...(message.urgent ? { urgent: true } : {})
+})
+
+const inboxEntry = (message: DirectMessage) => ({
+  msg_id: message.id,
+  from: message.from,
+  text: message.text,
+  reply_to: message.replyTo,
+  ts: message.ts,
+  ...(message.urgent ? { urgent: true } : {})
+})
+
+/** Pushes on one connection never repeat: the highest seq pushed to each live peer. */
+const pushedUpTo = new WeakMap<Peer, number>()
+
+export const make = Effect.gen(function* () {
+  const store = yield* Store
+  const registry = yield* Registry
+  const config = yield* HubConfig
+
+  /** Pushes one stored message to its recipient if connected and not already pushed there. */
+  const push = (peer: Peer, message: DirectMessage, line: string): boolean => {
+    if ((pushedUpTo.get(peer) ?? 0) >= message.seq) return true
+    if (!peer.sendLine(line)) return false
+    pushedUpTo.set(peer, message.seq)
+    return true
+  }
+
+  /** Protocol-5 sessions cannot confirm a push: it counts as delivered when it is written. */
+  const confirmForOldClients = (peer: Peer, ids: ReadonlyArray<string>) =>
+    peer.protocolVersion === "5" && ids.length > 0
+      ? store.markDelivered(peer.name, ids).pipe(
+          Effect.catchAll((error) => Effect.logWarning("could not mark pushed messages delivered", { error: error.message }))
+        )
+      : Effect.void
+
+  const appendBurst = (recipient: string, appends: ReadonlyArray<Extract<Command, { _tag: "Append" }>>) =>
+    Effect.gen(function* () {
+      const results = yield* store.appendDirectMany(appends.map((command) => command.input))
+      const peer = registry.lookup(recipient)
+      const delivered: Array<string> = []
+      for (let i = 0; i < appends.length; i++) {
+        const command = appends[i]!
+        const result = results[i]!
+        if (result._tag === "Left") {
+          yield* Deferred.fail(command.reply, storeFailure(result.left))
+          continue
+        }
+        let pushed = false
+        if (peer !== undefined && !result.right.duplicate) {
+          pushed = push(peer, result.right.message, encodeFrame(incomingMessage(result.right.message)))
+          if (pushed) delivered.push(result.right.message.id)
+        }
+        yield* Deferred.succeed(command.reply, { result: result.right, pushed })
+      }
+      if (peer !== undefined) yield* confirmForOldClients(peer, delivered)
+    })
+
+  /** A protocol-6 session that connects gets what waited for it, then word of anything dropped. */
+  const flush = (peer: Peer) =>
+    Effect.gen(function* () {
+      if (peer.protocolVersion !== "6" || !peer.isOpen()) return
+      let sinceId: string | undefined
+      for (;;) {
+        const page = yield* store.unread(peer.name, { limit: Limits.inboxMaxLimit, sinceId })
+        for (const message of page.messages) {
+          if (!push(peer, message, encodeFrame(incomingMessage(message)))) return
+        }
+        if (page.remaining === 0 || page.messages.length === 0) break
+        sinceId = page.messages[page.messages.length - 1]!.id
+      }
+      const dropped = yield* store.takeDropped(peer.name)
+      if (dropped > 0) {
+        peer.send({
+          type: "mailbox_notice",
+          dropped,
+          message: `${dropped} older unread message${dropped === 1 ? " was" : "s were"} dropped: a mailbox keeps the newest ${config.mailboxCap}`
+        })
+      }
+    }).pipe(Effect.catchAll((error) => Effect.logWarning("could not push queued messages", { peer: peer.name, error: error.message })))
+
+  const mailboxes = yield* KeyedActors.make<Command>({
+    name: "mailbox",
+    idleAfter: Duration.seconds(30),
+    maxBatch: 256,
+    receive: (recipient, batch) =>
+      Effect.gen(function* () {
+        // Consecutive appends go to the store together; a flush keeps its place in the order.
+        let run: Array<Extract<Command, { _tag: "Append" }>> = []
+        for (const command of batch) {
+          if (command._tag === "Append") {
+            run.push(command)
+            continue
+          }
+          if (run.length > 0) yield* appendBurst(recipient, run)
+          run = []
+          yield* flush(command.peer)
+        }
+        if (run.length > 0) yield* appendBurst(recipient, run)
+      })
+  })
+
+  const localRecipient = (to: string) =>
+    Effect.gen(function* () {
+      const at = to.indexOf("@")
+      if (at === -1) return to
+      const hub = to.slice(at + 1)
+      if (hub === config.hubId) return to.slice(0, at)
+      return yield* requestError(
+        "peer_not_found",
+        `'${to}' is on hub '${hub}', and this hub has no federation link to it; check \`relay status\` for linked hubs`
+      )
+    })
+
+  const sendText = (
+    from: Peer,
+    to: string,
+    text: string,
+    options: { replyTo: string | null; urgent: boolean; clientId?: string | undefined; notifyRead?: boolean | undefined }
+  ) =>
+    Effect.gen(function* () {
+      const recipient = yield* localRecipient(to)
+      const now = new Date()
+      return later(
+        mailboxes
+          .ask<{ result: AppendDirectResult; pushed: boolean }, RequestError>(recipient, (reply) => ({
+            _tag: "Append",
+            input: { from: from.name, to: recipient, text, now, ...options },
+            reply
+          }))
+          .pipe(
+            Effect.map(({ pushed, result }) => ({
+              type: "send_ack",
+              msg_id: result.message.id,
+              status: result.duplicate ? result.message.state : pushed ? "delivered" : "queued",
+              ...(result.duplicate ? { duplicate: true } : {})
+            }))
+          )
+      )
+    })
+
+  const sendReceipts = (messages: ReadonlyArray<DirectMessage>) => {
+    for (const message of messages) {
+      if (!message.notifyRead) continue
+      registry.lookup(message.from)?.send({ type: "receipt", msg_id: message.id, to: message.to, state: message.state })
+    }
+  }
+
+  return {
+    connected: (peer: Peer) => mailboxes.tell(peer.name, { _tag: "Flush", peer }),
+
+    send: (peer: Peer, frame: ClientFrameOf<"send">): Effect.Effect<Outcome, RequestError> =>
+      sendText(peer, frame.to, frame.text, {
+        replyTo: frame.reply_to ?? null,
+        urgent: frame.urgent === true,
+        clientId: frame.client_id,
+        notifyRead: frame.notify_read
+      }),
+
+    replyToMessage: (peer: Peer, msgId: string, text: string): Effect.Effect<Outcome, RequestError> =>
+      Effect.gen(function* () {
+        const original = yield* store.getMessage(msgId).pipe(Effect.mapError(storeFailure))
+        if (Option.isNone(original) || original.value.to !== peer.name) {
+          return yield* requestError(
+            "unknown_ask",
+            `no open question or message you received has the id '${msgId.slice(0, 80)}' (broadcast questions expire after ${Duration.format(config.askTtl)})`
+          )
+        }
+        return yield* sendText(peer, original.value.from, text, { replyTo: msgId, urgent: false })
+      }),
+
+    inbox: (peer: Peer, frame: ClientFrameOf<"inbox">): Effect.Effect<Outcome, RequestError> =>
+      Effect.gen(function* () {
+        const page = yield* store
+          .unread(peer.name, { limit: frame.limit ?? Limits.inboxDefaultLimit, sinceId: frame.since_id })
+          .pipe(Effect.mapError(storeFailure))
+        const read = yield* store.markRead(peer.name, page.messages.map((m) => m.id)).pipe(Effect.mapError(storeFailure))
+        sendReceipts(read)
+        const dropped = yield* store.takeDropped(peer.name).pipe(Effect.mapError(storeFailure))
+        return {
+          type: "inbox_result",
+          messages: page.messages.map(inboxEntry),
+          remaining: page.remaining,
+          ...(dropped > 0 ? { dropped } : {})
+        }
+      }),
+
+    deliverAck: (peer: Peer, frame: ClientFrameOf<"deliver_ack">): Effect.Effect<Outcome, RequestError> =>
+      store.markDelivered(peer.name, frame.msg_ids).pipe(
+        Effect.mapError(storeFailure),
+        Effect.map((changed) => ({ type: "ack", confirmed: changed.length }))
+      ),
+
+    markRead: (peer: Peer, frame: ClientFrameOf<"mark_read">): Effect.Effect<Outcome, RequestError> =>
+      store.markRead(peer.name, frame.msg_ids).pipe(
+        Effect.mapError(storeFailure),
+        Effect.tap((changed) => Effect.sync(() => sendReceipts(changed))),
+        Effect.map((changed) => ({ type: "ack", read: changed.length }))
+      ),
+
+    status: (peer: Peer, frame: ClientFrameOf<"msg_status">): Effect.Effect<Outcome, RequestError> =>
+      Effect.gen(function* () {
+        const found = yield* store.getMessage(frame.msg_id).pipe(Effect.mapError(storeFailure))
+        if (Option.isNone(found) || (found.value.from !== peer.name && found.value.to !== peer.name)) {
+          return yield* requestError(
+            "bad_args",
+            `no message you sent or received has the id '${frame.msg_id.slice(0, 80)}' (a mailbox keeps the newest ${config.mailboxCap})`
+          )
+        }
+        const message = found.value
+        return { type: "msg_status_result", msg_id: message.id, from: message.from, to: message.to, state: message.state, ts: message.ts }
+      }),
+
+    renamed: (oldName: string, newName: string) =>
+      store.renamePeer(oldName, newName).pipe(
+        Effect.catchAll((error) =>
+          Effect.logError("rename could not move the mailbox and groups", { from: oldName, to: newName, error: error.message })
+        )
+      )
+  }
+})

@@ -1,0 +1,82 @@
+/**
+ * Actors created on demand, one per key (a mailbox per recipient, a group actor per group), and
+ * released when they have been idle for a while, so the number of live actors follows activity,
+ * not the number of names ever used.
+ *
+ * An actor receives commands in batches: everything queued since it last looked, in order, so a
+ * mailbox can store a burst of messages in one write. A defect while handling a batch is logged and
+ * fails that batch's replies; the actor goes on.
+ */
+import { type Cause, Chunk, Deferred, type Duration, Effect, FiberSet, Option, Queue, type Scope } from "effect"
+import { replyOf } from "./Actor.ts"
+
+export interface KeyedActors<Command> {
+  readonly tell: (key: string, command: Command) => Effect.Effect<void>
+  readonly ask: <A, E>(key: string, command: (reply: Deferred.Deferred<A, E>) => Command) => Effect.Effect<A, E>
+  readonly size: () => number
+}
+
+export const make = <Command>(options: {
+  readonly name: string
+  readonly idleAfter: Duration.Duration
+  readonly maxBatch: number
+  readonly receive: (key: string, batch: ReadonlyArray<Command>) => Effect.Effect<void>
+}): Effect.Effect<KeyedActors<Command>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const actors = new Map<string, Queue.Queue<Command>>()
+    const run = yield* FiberSet.makeRuntime<never>()
+
+    const loop = (key: string, inbox: Queue.Queue<Command>): Effect.Effect<void> =>
+      Queue.takeBetween(inbox, 1, options.maxBatch).pipe(
+        Effect.timeout(options.idleAfter),
+        Effect.matchEffect({
+          // Idle: leave only if nothing arrived meanwhile (checked and removed in one step).
+          onFailure: () =>
+            Effect.suspend(() => {
+              if (Option.getOrElse(inbox.unsafeSize(), () => 0) > 0) {
+                return loop(key, inbox)
+              }
+              actors.delete(key)
+              return Queue.shutdown(inbox)
+            }),
+          onSuccess: (batch) => {
+            const commands = Chunk.toReadonlyArray(batch)
+            return options.receive(key, commands).pipe(
+              Effect.catchAllCause((cause) =>
+                Effect.logError("actor batch failed; its requests were answered with an error", cause).pipe(
+                  Effect.annotateLogs({ actor: options.name, key }),
+                  Effect.zipRight(
+                    Effect.forEach(commands, (command) => {
+                      const reply = replyOf(command)
+                      return reply === undefined ? Effect.void : Deferred.failCause(reply, cause as Cause.Cause<unknown>)
+                    })
+                  )
+                )
+              ),
+              Effect.zipRight(Effect.suspend(() => loop(key, inbox)))
+            )
+          }
+        })
+      )
+
+    const inboxOf = (key: string) => {
+      let inbox = actors.get(key)
+      if (inbox === undefined) {
+        inbox = Effect.runSync(Queue.unbounded<Command>())
+        actors.set(key, inbox)
+        run(loop(key, inbox))
+      }
+      return inbox
+    }
+
+    return {
+      tell: (key, command) => Effect.suspend(() => Queue.offer(inboxOf(key), command)).pipe(Effect.asVoid),
+      ask: <A, E>(key: string, build: (reply: Deferred.Deferred<A, E>) => Command) =>
+        Effect.gen(function* () {
+          const reply = yield* Deferred.make<A, E>()
+          yield* Queue.offer(inboxOf(key), build(reply))
+          return yield* Deferred.await(reply)
+        }),
+      size: () => actors.size
+    }
+  })

@@ -1,0 +1,45 @@
+/**
+ * `Messaging` backed by the `Store`: direct messages through mailbox actors, groups through group
+ * actors. This is what a standalone hub runs.
+ */
+import { Duration, Effect, Layer, Schedule } from "effect"
+import * as path from "node:path"
+import * as SqliteStore from "../store/SqliteStore.ts"
+import { Store } from "../store/Store.ts"
+import * as DirectMessages from "./DirectMessages.ts"
+import * as Groups from "./Groups.ts"
+import { HubConfig } from "./HubConfig.ts"
+import { Messaging } from "./Messaging.ts"
+import { Registry } from "./Registry.ts"
+
+export const layer: Layer.Layer<Messaging, never, Store | Registry | HubConfig> = Layer.scoped(
+  Messaging,
+  Effect.gen(function* () {
+    const direct = yield* DirectMessages.make
+    const groups = yield* Groups.make
+    const store = yield* Store
+
+    // Retention runs hourly (and once at start): old direct messages go, counted in the log.
+    yield* store.pruneRetention(new Date()).pipe(
+      Effect.tap(({ removed }) => (removed > 0 ? Effect.logInfo("retention removed old direct messages", { removed }) : Effect.void)),
+      Effect.catchAll((error) => Effect.logWarning("retention pass failed", { error: error.message })),
+      Effect.repeat(Schedule.spaced(Duration.hours(1))),
+      Effect.forkScoped
+    )
+
+    return Messaging.of({ ...direct, ...groups })
+  })
+)
+
+/** The SQLite store a standalone hub uses: `relay.db` in the data directory, caps from `HubConfig`. */
+export const layerSqliteStore = Layer.unwrapEffect(
+  Effect.map(HubConfig, (config) =>
+    SqliteStore.layerSqlite({
+      path: path.join(config.dataDir, "relay.db"),
+      mailboxCap: config.mailboxCap,
+      groupCap: config.groupCap,
+      maxMessages: config.maxStoredMessages,
+      retention: config.retention
+    })
+  )
+)
