@@ -23,6 +23,7 @@ Usage:
   relay hub [--idle-exit <duration>]   run the hub in the foreground (prints "ready" when it listens)
   relay status [--json]                is a hub running on this socket? who is connected?
   relay stop                           stop the running hub
+  relay doctor                         check the data directory, the socket and the message store
   relay channel                        the Claude Code MCP server (started by Claude Code, not by hand)
   relay help | --version
 
@@ -154,6 +155,44 @@ const stop = (args: ReadonlyArray<string>) =>
   )
 
 // Loaded on demand: the hub never pays for the MCP SDK.
+/** Checks what a user cannot see: permissions, a stale socket, a store kept aside as damaged. */
+const doctor = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    yield* checkFlags(args, [], [])
+    const { dataDir, socketPath } = yield* config
+    const problems: Array<string> = []
+    const ok = (line: string) => Console.log(`ok    ${line}`)
+    const bad = (line: string) => {
+      problems.push(line)
+      return Console.log(`FAIL  ${line}`)
+    }
+    const dir = fs.statSync(dataDir, { throwIfNoEntry: false })
+    if (dir === undefined) yield* ok(`data directory ${dataDir} does not exist yet (the hub creates it)`)
+    else if ((dir.mode & 0o777) !== 0o700) yield* bad(`data directory ${dataDir} is ${(dir.mode & 0o777).toString(8)}, should be 700: chmod 700 ${dataDir}`)
+    else yield* ok(`data directory ${dataDir} (700)`)
+    const state = yield* probeSocket(socketPath)
+    if (state === "live") yield* ok(`a hub answers on ${socketPath}`)
+    else if (state === "stale") yield* ok(`${socketPath} is left over from a hub that did not exit cleanly; the next hub replaces it`)
+    else yield* ok(`no hub is running on ${socketPath} (sessions start one when they need it)`)
+    if (dir !== undefined) {
+      for (const entry of fs.readdirSync(dataDir)) {
+        const file = `${dataDir}/${entry}`
+        if (entry.includes(".corrupt-")) {
+          yield* bad(`${file} is a damaged message store that was kept aside; the hub started a fresh one. Keep it for recovery or delete it.`)
+          continue
+        }
+        const stat = fs.statSync(file, { throwIfNoEntry: false })
+        if (stat !== undefined && !stat.isDirectory() && (stat.mode & 0o077) !== 0) {
+          yield* bad(`${file} is readable by others (${(stat.mode & 0o777).toString(8)}): chmod 600 ${file}`)
+        }
+      }
+    }
+    if (problems.length > 0) {
+      return yield* new CommandFailed({ message: `${problems.length} problem${problems.length === 1 ? "" : "s"} found`, exitCode: 1 })
+    }
+    yield* Console.log("no problems found")
+  })
+
 const channelModule = "../channel/main.ts"
 const channel = Effect.promise(() => import(channelModule)).pipe(
   Effect.flatMap((module) => Effect.promise(() => (module as { runChannel: () => Promise<void> }).runChannel()))
@@ -168,6 +207,8 @@ export const cli = (argv: ReadonlyArray<string>): Effect.Effect<void, UsageError
       return status(args)
     case "stop":
       return stop(args)
+    case "doctor":
+      return doctor(args)
     case "channel":
       return channel
     case undefined:

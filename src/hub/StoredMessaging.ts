@@ -2,7 +2,7 @@
  * `Messaging` backed by the `Store`: direct messages through mailbox actors, groups through group
  * actors. This is what a standalone hub runs.
  */
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as path from "node:path"
 import * as SqliteStore from "../store/SqliteStore.ts"
 import { Store } from "../store/Store.ts"
@@ -18,6 +18,9 @@ export const layer: Layer.Layer<Messaging, never, Store | Registry | HubConfig> 
     const direct = yield* DirectMessages.make
     const groups = yield* Groups.make
     const store = yield* Store
+
+    const notice = yield* store.recoveryNotice
+    if (Option.isSome(notice)) yield* Effect.logError("message store recovered from a damaged file", { notice: notice.value })
 
     // Retention runs hourly (and once at start): old direct messages go, counted in the log.
     yield* store.pruneRetention(new Date()).pipe(
