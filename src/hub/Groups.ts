@@ -25,7 +25,7 @@ interface Command {
   readonly reply: Deferred.Deferred<unknown, unknown>
 }
 
-/** The sender of system messages; not a valid peer name, so it cannot be impersonated. */
+/** The sender shown on system messages; `kind: "system"` is what marks them (a peer may be named so). */
 const systemSender = "relay"
 
 const groupMessageFrame = (message: GroupMessageRecord): Frame => ({
