@@ -59,8 +59,13 @@ export const decodeLine = (line: string): Decoded => {
 }
 
 const describe = (error: ParseResult.ParseError): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  return issues
-    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
-    .join("; ")
+  try {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+    return issues
+      .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+      .join("; ")
+  } catch {
+    // The formatter prints the offending value recursively: a deeply nested one overflows the stack.
+    return "a field has the wrong type or shape"
+  }
 }

@@ -34,7 +34,9 @@ export class LineSplitter {
       const newline = chunk.indexOf(NEWLINE, start)
       if (newline === -1) {
         const rest = chunk.length - start
-        if (this.pendingBytes + rest > this.maxLineBytes) {
+        // A trailing `\r` may be half of the line ending: it does not count towards the cap.
+        const trailingCr = rest > 0 ? chunk[chunk.length - 1] === CARRIAGE_RETURN : this.pendingEndsWithCr()
+        if (this.pendingBytes + rest - (trailingCr ? 1 : 0) > this.maxLineBytes) {
           this.overflow()
           return { _tag: "LineTooLong", lines }
         }
@@ -45,7 +47,8 @@ export class LineSplitter {
         }
         break
       }
-      const size = this.pendingBytes + (newline - start)
+      const beforeNewline = newline > start ? chunk[newline - 1] === CARRIAGE_RETURN : this.pendingEndsWithCr()
+      const size = this.pendingBytes + (newline - start) - (beforeNewline ? 1 : 0)
       if (size > this.maxLineBytes) {
         this.overflow()
         return { _tag: "LineTooLong", lines }
@@ -61,6 +64,11 @@ export class LineSplitter {
   end(): string | undefined {
     if (this.overflowed || this.pendingBytes === 0) return undefined
     return this.take(new Uint8Array(0))
+  }
+
+  private pendingEndsWithCr(): boolean {
+    const last = this.pending[this.pending.length - 1]
+    return last !== undefined && last[last.length - 1] === CARRIAGE_RETURN
   }
 
   private overflow() {
