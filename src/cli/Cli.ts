@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import packageJson from "../../package.json" with { type: "json" }
 import { HubConfig } from "../hub/HubConfig.ts"
 import { pidFilePath, runHubDaemon } from "../runtime/HubDaemon.ts"
+import type { Platform } from "../runtime/Platform.ts"
 import { probeSocket } from "../transport/UnixSocket.ts"
 import { parseDuration } from "./Duration.ts"
 import { requestAll } from "./HubRequest.ts"
@@ -31,6 +32,9 @@ Environment:
   RELAY_HOME        data directory (default ~/.relay)
   RELAY_HUB_SOCKET  socket path (default $RELAY_HOME/hub.sock)
   RELAY_LOG_LEVEL   debug | info | warning | error (default info); logs are JSON lines on stderr
+  RELAY_WS_PORT     loopback WebSocket port for OpenCode/Copilot clients (default 9376; 0 = off;
+                    auto = any free port); the port in use is written to $RELAY_HOME/ws.port
+  RELAY_WS_TOKEN    the WebSocket auth token (default: $RELAY_HOME/ws.token, created on first start)
 
 Tuning (relay hub; unset = the default shown):
   RELAY_PROBE_TIMEOUT       500ms  a name's holder must answer the collision probe within this
@@ -198,7 +202,7 @@ const channel = Effect.promise(() => import(channelModule)).pipe(
   Effect.flatMap((module) => Effect.promise(() => (module as { runChannel: () => Promise<void> }).runChannel()))
 )
 
-export const cli = (argv: ReadonlyArray<string>): Effect.Effect<void, UsageError | CommandFailed> => {
+export const cli = (argv: ReadonlyArray<string>): Effect.Effect<void, UsageError | CommandFailed, Platform> => {
   const [command, ...args] = argv
   switch (command) {
     case "hub":

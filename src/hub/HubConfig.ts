@@ -41,6 +41,12 @@ export interface HubConfigShape {
   /** Groups in all, and members per group. */
   readonly maxGroups: number
   readonly maxGroupMembers: number
+  /** Loopback WebSocket port; `None` = no WebSocket endpoint, `Some(0)` = any free port (tests). */
+  readonly websocketPort: Option.Option<number>
+  /** The WebSocket auth token; `None` = the one in `<dataDir>/ws.token`, created on first start. */
+  readonly websocketToken: Option.Option<string>
+  /** How long a WebSocket client has to send its auth frame. */
+  readonly authTimeout: Duration.Duration
 }
 
 export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConfigShape>() {
@@ -64,7 +70,10 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
     maxStoredMessages: 200_000,
     retention: Duration.days(30),
     maxGroups: 1_000,
-    maxGroupMembers: 100
+    maxGroupMembers: 100,
+    websocketPort: Option.some(9376),
+    websocketToken: Option.none(),
+    authTimeout: Duration.seconds(5)
   })
 
   /** Defaults with some fields replaced; `socketPath` follows `dataDir` unless given. */
@@ -87,6 +96,8 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
         const dataDir = yield* Config.string("RELAY_HOME").pipe(Config.withDefault(defaultDataDir()))
         const socketPath = yield* Config.string("RELAY_HUB_SOCKET").pipe(Config.option)
         const hubId = yield* Config.string("RELAY_HUB_ID").pipe(Config.option)
+        const wsPort = yield* Config.option(portVar("RELAY_WS_PORT"))
+        const wsToken = yield* Config.option(Config.nonEmptyString("RELAY_WS_TOKEN"))
         const knobs: Record<string, unknown> = {}
         for (const [field, knob] of Object.entries(envKnobs)) {
           const variable: Config.Config<unknown> = knob.kind === "duration" ? durationVar(knob.env) : countVar(knob.env)
@@ -97,6 +108,9 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
           dataDir: path.resolve(dataDir),
           ...Option.match(socketPath, { onNone: () => ({}), onSome: (p) => ({ socketPath: path.resolve(p) }) }),
           ...Option.match(hubId, { onNone: () => ({}), onSome: (id) => ({ hubId: id }) }),
+          // RELAY_WS_PORT=0 turns the WebSocket endpoint off; `auto` takes any free port.
+          ...Option.match(wsPort, { onNone: () => ({}), onSome: (port) => ({ websocketPort: port === -1 ? Option.none() : Option.some(port) }) }),
+          ...Option.match(wsToken, { onNone: () => ({}), onSome: (token) => ({ websocketToken: Option.some(token) }) }),
           ...(knobs as Partial<HubConfigShape>),
           ...overrides
         })
@@ -136,6 +150,19 @@ const durationVar = (name: string) =>
       return Either.fromOption(
         Duration.decodeUnknown(raw.trim()),
         () => ConfigError.InvalidData([name], `${name}='${raw}' is not a duration; write it like 500ms, 10s, 2m or 1h`)
+      )
+    })
+  )
+
+/** A port number, `0` (off, returned as -1) or `auto` (any free port, returned as 0). */
+const portVar = (name: string) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) => {
+      const value = raw.trim()
+      if (value === "auto") return Either.right(0)
+      if (/^\d+$/.test(value) && Number(value) <= 65535) return Either.right(Number(value) === 0 ? -1 : Number(value))
+      return Either.left(
+        ConfigError.InvalidData([name], `${name}='${raw}' must be a port number, 0 (endpoint off) or auto (any free port)`)
       )
     })
   )

@@ -11,6 +11,7 @@ import { Hub } from "../hub/Hub.ts"
 import { HubConfig } from "../hub/HubConfig.ts"
 import { hubWithStore } from "../hub/HubWithStore.ts"
 import * as UnixSocket from "../transport/UnixSocket.ts"
+import { Platform } from "./Platform.ts"
 
 export interface HubDaemonOptions {
   readonly idleExit: Option.Option<Duration.Duration>
@@ -30,7 +31,11 @@ export const hubProgram = (options: HubDaemonOptions) =>
     const hub = yield* Hub
     const pidFile = pidFilePath(config.dataDir)
     yield* Effect.acquireRelease(
-      Effect.sync(() => fs.writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 })),
+      Effect.sync(() => {
+        fs.writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 })
+        // `mode` only applies to a new file; one left behind by someone else keeps its own.
+        fs.chmodSync(pidFile, 0o600)
+      }),
       () =>
         Effect.sync(() => {
           const owner = fs.readFileSync(pidFile, { encoding: "utf8", flag: "r" }).trim()
@@ -50,10 +55,20 @@ export const hubProgram = (options: HubDaemonOptions) =>
   }).pipe(Effect.scoped)
 
 /** The layers of a standalone hub: config from the environment, the store, the hub, its transports. */
-export const hubDaemonLayer = (options: HubDaemonOptions) => {
+export const hubDaemonLayer = (options: HubDaemonOptions, websocket: Layer.Layer<never, never, Hub | HubConfig>) => {
   const config = HubConfig.layerFromEnv({ idleExit: options.idleExit })
-  return UnixSocket.layer.pipe(Layer.provideMerge(hubWithStore), Layer.provideMerge(DataDirReady), Layer.provideMerge(config))
+  const transports = Layer.merge(UnixSocket.layer, websocket)
+  return transports.pipe(Layer.provideMerge(hubWithStore), Layer.provideMerge(DataDirReady), Layer.provideMerge(config))
 }
 
 export const runHubDaemon = (options: HubDaemonOptions) =>
-  hubProgram(options).pipe(Effect.provide(hubDaemonLayer(options)))
+  Effect.gen(function* () {
+    const platform = yield* Platform
+    // The endpoint is optional (RELAY_WS_PORT=0): decide once the configuration is known.
+    const websocket = Layer.unwrapEffect(
+      Effect.map(HubConfig, (config) =>
+        Option.isSome(config.websocketPort) ? Layer.discard(platform.websocket) : Layer.empty
+      )
+    )
+    yield* hubProgram(options).pipe(Effect.provide(hubDaemonLayer(options, websocket)))
+  })

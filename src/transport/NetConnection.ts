@@ -1,8 +1,8 @@
 /**
  * A `Connection` over a Node-style stream socket (`node:net`, which Bun implements too).
  *
- * In: the socket is read as an async iterable, so the kernel buffer — and the peer — wait while the
- * session is busy (backpressure, not memory). Out: lines queued in one tick are written with one
+ * In: the socket is paused while the session works through a chunk, so the kernel buffer — and the
+ * peer — wait while the session is busy (backpressure, not memory). Out: lines queued in one tick are written with one
  * `write`; the bytes waiting towards the peer (ours plus the socket's own buffer) are capped, and a
  * peer that lets them pass the cap is cut off as a slow consumer instead of growing our memory.
  */
@@ -24,6 +24,39 @@ export interface NetConnection extends Connection {
 }
 
 const TooLong = Symbol("TooLong")
+
+/** How long a graceful close may wait for the queued lines to drain before the socket is destroyed. */
+const closeGraceMillis = 2_000
+
+/**
+ * The socket's chunks, one at a time: the socket is paused until the session has taken the chunk,
+ * so a peer that writes faster than the hub handles waits in the kernel, not in our memory.
+ *
+ * Not `Stream.fromAsyncIterable(socket)`: its finalizer awaits the iterator's `return()`, which on
+ * a Node stream waits for the pending read — so interrupting an idle session (hub shutdown) hung
+ * until the peer sent something — and it destroys the socket before a last `err` is flushed.
+ */
+const readChunks = (socket: net.Socket): Stream.Stream<Uint8Array> =>
+  Stream.async<Uint8Array>((emit) => {
+    let active = true
+    const onData = (chunk: Uint8Array) => {
+      socket.pause()
+      void emit.single(chunk).then(() => {
+        if (active && !socket.destroyed) socket.resume()
+      })
+    }
+    const onEnd = () => void emit.end()
+    socket.on("data", onData)
+    socket.once("end", onEnd)
+    socket.once("close", onEnd)
+    if (socket.destroyed || socket.readableEnded) onEnd()
+    return Effect.sync(() => {
+      active = false
+      socket.off("data", onData)
+      socket.off("end", onEnd)
+      socket.off("close", onEnd)
+    })
+  }, 2)
 
 export const fromNetSocket = (socket: net.Socket, options: NetConnectionOptions): NetConnection => {
   const id = allocateConnectionId()
@@ -49,7 +82,13 @@ export const fromNetSocket = (socket: net.Socket, options: NetConnectionOptions)
     reason = why
     if (graceful) {
       flush()
-      socket.end()
+      if (socket.destroyed) return
+      // Half-close after what is queued, then close for good: a peer that never closes its own side
+      // (frozen, or evicted as a zombie) must not keep its session — and its rooms — alive.
+      socket.end(() => socket.destroy())
+      const timer = setTimeout(() => socket.destroy(), closeGraceMillis)
+      timer.unref?.()
+      socket.once("close", () => clearTimeout(timer))
     } else {
       pending = []
       pendingBytes = 0
@@ -60,7 +99,7 @@ export const fromNetSocket = (socket: net.Socket, options: NetConnectionOptions)
   socket.on("close", () => {
     open = false
   })
-  // Errors end the async iterator below; the listener keeps them from becoming uncaught.
+  // An error closes the socket, which ends `lines`; the listener keeps it from becoming uncaught.
   socket.on("error", () => {})
 
   const send = (line: string): boolean => {
@@ -85,9 +124,7 @@ export const fromNetSocket = (socket: net.Socket, options: NetConnectionOptions)
   const lines: Stream.Stream<string> = Stream.suspend(() => {
     const splitter = new LineSplitter(options.maxLineBytes)
     let overflowed = false
-    const chunks = Stream.fromAsyncIterable(socket as AsyncIterable<Uint8Array>, (e) => e).pipe(
-      Stream.catchAll(() => Stream.empty)
-    )
+    const chunks = readChunks(socket)
     return chunks.pipe(
       Stream.mapConcat((chunk): ReadonlyArray<string | typeof TooLong> => {
         const result = splitter.push(chunk)

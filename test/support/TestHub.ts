@@ -6,12 +6,13 @@ import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { Effect, Layer, Logger, LogLevel, ManagedRuntime, Option } from "effect"
 import { Hub, layerWith } from "../../src/hub/Hub.ts"
 import { HubConfig, type HubConfigShape } from "../../src/hub/HubConfig.ts"
 import { hubWithStore } from "../../src/hub/HubWithStore.ts"
 import { layerUnavailable } from "../../src/hub/Messaging.ts"
 import * as UnixSocket from "../../src/transport/UnixSocket.ts"
+import * as WebSocketNode from "../../src/transport/WebSocketNode.ts"
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..")
 export const bunBinary = path.join(repoRoot, "node_modules/.bin/bun")
@@ -26,28 +27,40 @@ export const tempDataDir = (prefix = "relay-test-") => fs.mkdtempSync(path.join(
 
 export interface InProcessHub extends TestHub {
   readonly runtime: ManagedRuntime.ManagedRuntime<Hub | HubConfig, unknown>
+  /** With `websocket: true`: the loopback endpoint (any free port) and its token. */
+  readonly websocket: { readonly url: string; readonly port: number; readonly token: string } | undefined
 }
 
 /** The hub embedded in this (Node) process, as another Effect program would embed it. */
 export const startInProcessHub = async (
   overrides: Partial<HubConfigShape> = {},
-  options: { readonly store?: boolean } = {}
+  options: { readonly store?: boolean; readonly websocket?: boolean } = {}
 ): Promise<InProcessHub> => {
   const dataDir = overrides.dataDir ?? tempDataDir()
-  const config = HubConfig.layer({ dataDir, ...overrides })
+  const config = HubConfig.layer({ dataDir, websocketPort: Option.some(0), ...overrides })
   // The same hub `relay hub` runs (SQLite file in the data directory), unless a test wants none.
   const hub = options.store === false ? layerWith(layerUnavailable) : hubWithStore
   // Warnings and errors only, so test output stays readable (RELAY_TEST_LOGS=debug for all).
   const logs = Logger.minimumLogLevel(process.env.RELAY_TEST_LOGS === "debug" ? LogLevel.Debug : LogLevel.Warning)
-  const layer = UnixSocket.layer.pipe(Layer.provideMerge(hub), Layer.provideMerge(config), Layer.provide(logs))
+  const transports = options.websocket === true ? Layer.merge(UnixSocket.layer, Layer.discard(WebSocketNode.layer)) : UnixSocket.layer
+  const layer = transports.pipe(Layer.provideMerge(hub), Layer.provideMerge(config), Layer.provide(logs))
   const runtime = ManagedRuntime.make(layer)
   const resolved = await runtime.runPromise(HubConfig)
+  const websocket = options.websocket === true ? readWebSocketEndpoint(dataDir) : undefined
   return {
     socketPath: resolved.socketPath,
     dataDir,
+    websocket,
     runtime,
     stop: () => runtime.dispose()
   }
+}
+
+/** What a client finds in the data directory: the port the endpoint took and the token. */
+export const readWebSocketEndpoint = (dataDir: string) => {
+  const port = Number(fs.readFileSync(path.join(dataDir, "ws.port"), "utf8").trim())
+  const token = fs.readFileSync(path.join(dataDir, "ws.token"), "utf8").trim()
+  return { url: `ws://127.0.0.1:${port}`, port, token }
 }
 
 export interface ProcessHub extends TestHub {
@@ -63,7 +76,8 @@ export const startProcessHub = async (
 ): Promise<ProcessHub> => {
   const dataDir = options.dataDir ?? tempDataDir()
   const child = spawn(bunBinary, [path.join(repoRoot, "src/runtime/bun.ts"), "hub", ...(options.args ?? [])], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.homedir(), RELAY_HOME: dataDir, ...options.env },
+    // No WebSocket endpoint unless a test asks (RELAY_WS_PORT=auto): parallel hubs would share 9376.
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.homedir(), RELAY_HOME: dataDir, RELAY_WS_PORT: "0", ...options.env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let out = ""

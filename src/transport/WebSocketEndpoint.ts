@@ -1,0 +1,56 @@
+/**
+ * The hub's loopback WebSocket endpoint as the rest of the program sees it, whichever acceptor
+ * (Bun's or Node's) serves it.
+ */
+import { Context, Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { encodeFrame, errFrame } from "../protocol/Encode.ts"
+import { Limits } from "../protocol/Limits.ts"
+import { Hub } from "../hub/Hub.ts"
+import type { FrameConnection } from "./FrameConnection.ts"
+
+export class WebSocketEndpoint extends Context.Tag("relay/WebSocketEndpoint")<
+  WebSocketEndpoint,
+  { readonly port: number; readonly url: string; readonly token: string }
+>() {}
+
+export const portFilePath = (dataDir: string) => path.join(dataDir, "ws.port")
+
+/**
+ * Publishes the bound port in `<dataDir>/ws.port` (0600) for clients to find, and removes it when
+ * the endpoint closes.
+ */
+export const publishPort = (dataDir: string, port: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.writeFileSync(portFilePath(dataDir), `${port}\n`, { mode: 0o600 })),
+    () => Effect.sync(() => fs.rmSync(portFilePath(dataDir), { force: true }))
+  )
+
+/** Frames a client may send ahead of the hub's answers before it is cut off. */
+export const maxQueuedFrames = 1024
+
+/** Bytes a frame may carry: a line, or several lines adding up to no more than one line's cap. */
+export const maxFrameBytes = Limits.maxLineBytes
+
+/** A frame over the cap gets the same answer as an over-long line on the Unix socket. */
+export const refuseOversized = (connection: FrameConnection, text: string): boolean => {
+  if (text.length <= maxFrameBytes) return false
+  connection.send(encodeFrame(errFrame("bad_msg", `frame too long: the limit is ${maxFrameBytes} bytes; connection closed`, undefined)))
+  connection.close("frame too long")
+  return true
+}
+
+/** Runs an authenticated connection through the hub and logs how it ended. */
+export const serveFrames = (connection: FrameConnection) =>
+  Effect.flatMap(Hub, (hub) => hub.serve(connection)).pipe(
+    Effect.zipRight(
+      Effect.suspend(() => {
+        const reason = connection.closeReason()
+        return reason === undefined || reason === "session ended"
+          ? Effect.logDebug("connection closed")
+          : Effect.logWarning("connection closed", { reason })
+      })
+    ),
+    Effect.annotateLogs({ transport: connection.transport, connection: connection.id })
+  )

@@ -1,0 +1,110 @@
+/**
+ * The WebSocket acceptor on Node: `node:http` + `ws`, loopback only. (Bun's own acceptor is in
+ * `WebSocketBun.ts`; both give the hub the same `Connection`s.)
+ */
+import { Duration, Effect, FiberSet, Layer, Option } from "effect"
+import * as http from "node:http"
+import { WebSocketServer, type WebSocket } from "ws"
+import { Hub } from "../hub/Hub.ts"
+import { HubConfig } from "../hub/HubConfig.ts"
+import { makeFrameConnection } from "./FrameConnection.ts"
+import { checkAuthFrame, CloseCodes, isAllowedOrigin, loadOrCreateToken, makeAuthFailureLog } from "./WebSocketAuth.ts"
+import {
+  maxFrameBytes,
+  maxQueuedFrames,
+  publishPort,
+  refuseOversized,
+  serveFrames,
+  WebSocketEndpoint
+} from "./WebSocketEndpoint.ts"
+
+const upgradeRequired = "this is the relay hub's WebSocket endpoint: connect with a WebSocket client and send {\"auth\":\"<token>\"} first\n"
+
+export const layer = Layer.scoped(
+  WebSocketEndpoint,
+  Effect.gen(function* () {
+    const hub = yield* Hub
+    const config = yield* HubConfig
+    const port = Option.getOrElse(config.websocketPort, () => 0)
+    const token = yield* loadOrCreateToken(config.dataDir, Option.getOrUndefined(config.websocketToken))
+    const run = yield* FiberSet.makeRuntime<Hub>()
+    const refused = makeAuthFailureLog()
+    const authTimeout = Duration.toMillis(config.authTimeout)
+
+    const server = http.createServer((_, response) => {
+      response.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" }).end(upgradeRequired)
+    })
+    // A little over the frame cap, so an oversized frame still gets our own `err` before closing.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes * 2 })
+
+    server.on("upgrade", (request, socket, head) => {
+      if (!isAllowedOrigin(request.headers.origin)) {
+        socket.end("HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nforeign Origin refused\n")
+        run(refused("foreign origin"))
+        return
+      }
+      if (hub.connectionCount() >= config.maxConnections) {
+        socket.end("HTTP/1.1 503 Service Unavailable\r\n\r\n")
+        return
+      }
+      wss.handleUpgrade(request, socket, head, (ws) => accept(ws))
+    })
+
+    const accept = (ws: WebSocket) => {
+      const timer = setTimeout(() => {
+        ws.close(CloseCodes.authFailed, "auth_timeout")
+        run(refused("auth timeout"))
+      }, authTimeout)
+      ws.once("message", (data, isBinary) => {
+        clearTimeout(timer)
+        if (isBinary || !checkAuthFrame(data.toString(), token)) {
+          ws.close(CloseCodes.authFailed, "auth_failed")
+          run(refused("wrong or malformed auth frame"))
+          return
+        }
+        const connection = makeFrameConnection(
+          {
+            send: (text) => {
+              ws.send(text)
+              return true
+            },
+            bufferedAmount: () => ws.bufferedAmount,
+            close: (code, reason) => ws.close(code, reason)
+          },
+          { transport: "websocket", maxOutboundBytes: config.maxOutboundBytes, maxQueuedFrames }
+        )
+        ws.on("message", (message, binary) => {
+          const text = binary ? "" : message.toString()
+          if (!refuseOversized(connection, text)) connection.receive(text)
+        })
+        ws.on("close", () => connection.closed())
+        run(serveFrames(connection))
+      })
+      ws.on("close", () => clearTimeout(timer))
+      ws.on("error", () => {})
+    }
+
+    const address = yield* Effect.acquireRelease(
+      Effect.async<number, Error>((resume) => {
+        server.once("error", (error) => resume(Effect.fail(error)))
+        server.listen(port, "127.0.0.1", () => resume(Effect.succeed((server.address() as { port: number }).port)))
+      }),
+      () =>
+        Effect.sync(() => {
+          for (const client of wss.clients) client.close(CloseCodes.stopping, "hub stopping")
+          wss.close()
+          server.close()
+          server.closeAllConnections()
+        })
+    ).pipe(
+      Effect.catchAll((error) =>
+        Effect.dieMessage(
+          `cannot listen for WebSocket clients on 127.0.0.1:${port} (${error.message}); set RELAY_WS_PORT to a free port, or 0 to turn the endpoint off`
+        )
+      )
+    )
+    yield* publishPort(config.dataDir, address)
+    yield* Effect.logInfo("listening", { transport: "websocket", port: address })
+    return WebSocketEndpoint.of({ port: address, url: `ws://127.0.0.1:${address}`, token })
+  })
+)
