@@ -132,7 +132,8 @@ export const envKnobs = {
   maxConnections: { env: "RELAY_MAX_CONNECTIONS", kind: "count" },
   maxRooms: { env: "RELAY_MAX_ROOMS", kind: "count" },
   maxRoomMembers: { env: "RELAY_MAX_ROOM_MEMBERS", kind: "count" },
-  maxOutboundBytes: { env: "RELAY_MAX_OUTBOUND_BYTES", kind: "count" }
+  maxOutboundBytes: { env: "RELAY_MAX_OUTBOUND_BYTES", kind: "count" },
+  authTimeout: { env: "RELAY_AUTH_TIMEOUT", kind: "duration" }
 } as const satisfies Partial<Record<keyof HubConfigShape, { env: string; kind: "duration" | "count" }>>
 
 /** The same duration grammar as the `relay` flags (`500ms`, `30s`, `2m`, `1h`, bare seconds), and Effect's (`500 millis`). */

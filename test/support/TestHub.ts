@@ -46,7 +46,10 @@ export const startInProcessHub = async (
   const layer = transports.pipe(Layer.provideMerge(hub), Layer.provideMerge(config), Layer.provide(logs))
   const runtime = ManagedRuntime.make(layer)
   const resolved = await runtime.runPromise(HubConfig)
-  const websocket = options.websocket === true ? readWebSocketEndpoint(dataDir) : undefined
+  const websocket =
+    options.websocket === true
+      ? { ...readWebSocketEndpoint(dataDir, Option.getOrUndefined(resolved.websocketToken)) }
+      : undefined
   return {
     socketPath: resolved.socketPath,
     dataDir,
@@ -57,9 +60,9 @@ export const startInProcessHub = async (
 }
 
 /** What a client finds in the data directory: the port the endpoint took and the token. */
-export const readWebSocketEndpoint = (dataDir: string) => {
+export const readWebSocketEndpoint = (dataDir: string, configuredToken?: string) => {
   const port = Number(fs.readFileSync(path.join(dataDir, "ws.port"), "utf8").trim())
-  const token = fs.readFileSync(path.join(dataDir, "ws.token"), "utf8").trim()
+  const token = configuredToken ?? fs.readFileSync(path.join(dataDir, "ws.token"), "utf8").trim()
   return { url: `ws://127.0.0.1:${port}`, port, token }
 }
 
