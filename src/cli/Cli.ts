@@ -9,7 +9,7 @@ import { HubConfig } from "../hub/HubConfig.ts"
 import { pidFilePath, runHubDaemon } from "../runtime/HubDaemon.ts"
 import type { Platform } from "../runtime/Platform.ts"
 import { probeSocket } from "../transport/UnixSocket.ts"
-import { parseDuration } from "./Duration.ts"
+import { parseDuration } from "../hub/DurationText.ts"
 import { requestAll } from "./HubRequest.ts"
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}

@@ -5,6 +5,7 @@
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
+import { parseDuration } from "./DurationText.ts"
 
 export interface HubConfigShape {
   /** Data directory: socket, database, token files. Created 0700. */
@@ -136,23 +137,10 @@ export const envKnobs = {
   authTimeout: { env: "RELAY_AUTH_TIMEOUT", kind: "duration" }
 } as const satisfies Partial<Record<keyof HubConfigShape, { env: string; kind: "duration" | "count" }>>
 
-/** The same duration grammar as the `relay` flags (`500ms`, `30s`, `2m`, `1h`, bare seconds), and Effect's (`500 millis`). */
+/** The same duration grammar as the `relay` flags (see `DurationText.ts`). */
 const durationVar = (name: string) =>
   Config.string(name).pipe(
-    Config.mapOrFail((raw) => {
-      const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(raw.trim())
-      if (match !== null) {
-        const value = Number(match[1])
-        const unit = match[2] ?? "s"
-        return Either.right(
-          unit === "ms" ? Duration.millis(value) : unit === "m" ? Duration.minutes(value) : unit === "h" ? Duration.hours(value) : Duration.seconds(value)
-        )
-      }
-      return Either.fromOption(
-        Duration.decodeUnknown(raw.trim()),
-        () => ConfigError.InvalidData([name], `${name}='${raw}' is not a duration; write it like 500ms, 10s, 2m or 1h`)
-      )
-    })
+    Config.mapOrFail((raw) => Either.mapLeft(parseDuration(raw), (why) => ConfigError.InvalidData([name], `${name}: ${why}`)))
   )
 
 /** A port number, `0` (off, returned as -1) or `auto` (any free port, returned as 0). */
