@@ -77,6 +77,9 @@ export const make = Effect.gen(function* () {
       `the name '${name}' is held by a live session; pick another name (or rename that session first)`
     )
 
+  const hubFull = () =>
+    requestError("bad_args", `this hub is full (${config.maxPeers} peers); try again when a session leaves`)
+
   const claim = (request: RegisterRequest, now: number): Peer => {
     const peer = new Peer(request.connection, request.name, request.cwd, request.gitBranch, request.protocolVersion, now)
     byName.set(peer.name, peer)
@@ -91,6 +94,12 @@ export const make = Effect.gen(function* () {
       yield* Effect.logWarning("peer evicted").pipe(
         Effect.annotateLogs({ peer: peer.name, transport: peer.transport, reason: why })
       )
+      // Evicted while being probed (by the sweep): the challenger who asked first gets the name now.
+      const probe = probes.get(peer.name)
+      if (probe !== undefined && probe.holder === peer) {
+        probes.delete(peer.name)
+        yield* grantAfterProbe(probe)
+      }
     })
 
   // Probe and sweep deadlines are forked into the registry's own scope: they end with it.
@@ -116,10 +125,7 @@ export const make = Effect.gen(function* () {
           const holder = byName.get(request.name)
           if (holder === undefined) {
             if (byName.size >= config.maxPeers) {
-              yield* Deferred.fail(
-                reply,
-                requestError("bad_args", `this hub is full (${config.maxPeers} peers); try again when a session leaves`)
-              )
+              yield* Deferred.fail(reply, hubFull())
               return
             }
             yield* Deferred.succeed(reply, claim(request, now))
@@ -237,6 +243,10 @@ export const make = Effect.gen(function* () {
       const current = byName.get(probe.challenger.name)
       if (current !== undefined && current.isOpen()) {
         yield* Deferred.fail(probe.reply, nameTaken(probe.challenger.name))
+        return
+      }
+      if (current === undefined && byName.size >= config.maxPeers) {
+        yield* Deferred.fail(probe.reply, hubFull())
         return
       }
       yield* Deferred.succeed(probe.reply, claim(probe.challenger, now))
