@@ -105,11 +105,31 @@ export const make = Effect.gen(function* () {
     }
   }
 
-  /** Appends a system message ("bob joined") and pushes it to the members, plus `alsoTo`. */
-  const announce = (group: string, members: ReadonlyArray<string>, text: string, alsoTo: ReadonlyArray<string> = []) =>
-    mapStore(store.appendGroupMessage({ group, from: systemSender, text, kind: "system", now: new Date() })).pipe(
-      Effect.tap(({ message }) => Effect.sync(() => fanOut([...members, ...alsoTo], message)))
+  /**
+   * Appends a system message ("bob joined") and pushes it to the members, plus `alsoTo`. The change
+   * it announces is already committed, so a notice the store refuses (full, say) must not turn that
+   * change into an error: the notice is then pushed live only, and the refusal logged.
+   */
+  const announce = (group: string, members: ReadonlyArray<string>, text: string, alsoTo: ReadonlyArray<string> = []) => {
+    const now = new Date()
+    return store.appendGroupMessage({ group, from: systemSender, text, kind: "system", now }).pipe(
+      Effect.map(({ message }) => message),
+      Effect.catchAll((error) =>
+        Effect.logWarning("group notice not stored; pushed live only", { group, error: error.message }).pipe(
+          Effect.as<GroupMessageRecord>({
+            id: `notice-${group}-${now.getTime()}`,
+            seq: 0,
+            group,
+            from: systemSender,
+            text,
+            ts: now.toISOString(),
+            kind: "system"
+          })
+        )
+      ),
+      Effect.tap((message) => Effect.sync(() => fanOut([...members, ...alsoTo], message)))
     )
+  }
 
   const memberNames = (record: GroupRecord) => record.members.map((m) => m.name)
   const ack = (group: string): Frame => ({ type: "group_ack", group })
