@@ -34,6 +34,8 @@ Environment:
   RELAY_LOG_LEVEL   debug | info | warning | error (default info); logs are JSON lines on stderr
   RELAY_WS_PORT     loopback WebSocket port for OpenCode/Copilot clients (default 9376; 0 = off;
                     auto = any free port); the port in use is written to $RELAY_HOME/ws.port
+  RELAY_SYNC        normal (default): an acknowledged message survives the hub crashing or being
+                    killed; full: it also survives power loss (one fsync per commit batch)
   RELAY_WS_TOKEN    the WebSocket auth token (default: $RELAY_HOME/ws.token, created on first start)
 
 Tuning (relay hub; unset = the default shown):

@@ -75,18 +75,20 @@ export const make = Effect.gen(function* () {
   }
 
   /** Protocol-5 sessions cannot confirm a push: it counts as delivered when it is written. */
-  const confirmForOldClients = (peer: Peer, ids: ReadonlyArray<string>) =>
-    peer.protocolVersion === "5" && ids.length > 0
-      ? store.markDelivered(peer.name, ids).pipe(
-          Effect.catchAll((error) => Effect.logWarning("could not mark pushed messages delivered", { error: error.message }))
-        )
-      : Effect.void
+  const cannotConfirm = (peer: Peer | undefined): peer is Peer =>
+    peer !== undefined && peer.protocolVersion === "5" && peer.isOpen()
 
   const appendBurst = (recipient: string, appends: ReadonlyArray<Extract<Command, { _tag: "Append" }>>) =>
     Effect.gen(function* () {
-      const results = yield* store.appendDirectMany(appends.map((command) => command.input))
+      // Stored as delivered up front when they are about to be pushed to a protocol-5 session:
+      // one write per burst instead of two. A push that then fails puts them back to queued.
+      const before = registry.lookup(recipient)
+      const deliverOnWrite = cannotConfirm(before)
+      const results = yield* store.appendDirectMany(
+        appends.map((command) => (deliverOnWrite ? { ...command.input, initialState: "delivered" as const } : command.input))
+      )
       const peer = registry.lookup(recipient)
-      const delivered: Array<string> = []
+      const notPushed: Array<string> = []
       for (let i = 0; i < appends.length; i++) {
         const command = appends[i]!
         const result = results[i]!
@@ -94,14 +96,17 @@ export const make = Effect.gen(function* () {
           yield* Deferred.fail(command.reply, storeFailure(result.left))
           continue
         }
+        const { message, duplicate } = result.right
         let pushed = false
-        if (peer !== undefined && !result.right.duplicate) {
-          pushed = push(peer, result.right.message, encodeFrame(incomingMessage(result.right.message)))
-          if (pushed) delivered.push(result.right.message.id)
-        }
+        if (peer !== undefined && !duplicate) pushed = push(peer, message, encodeFrame(incomingMessage(message)))
+        if (deliverOnWrite && !duplicate && !(pushed && peer === before)) notPushed.push(message.id)
         yield* Deferred.succeed(command.reply, { result: result.right, pushed })
       }
-      if (peer !== undefined) yield* confirmForOldClients(peer, delivered)
+      if (notPushed.length > 0) {
+        yield* store.requeue(recipient, notPushed).pipe(
+          Effect.catchAll((error) => Effect.logError("could not put unpushed messages back in the mailbox", { recipient, error: error.message }))
+        )
+      }
     })
 
   /** A protocol-6 session that connects gets what waited for it, then word of anything dropped. */
@@ -169,13 +174,13 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const recipient = yield* localRecipient(to)
       const now = new Date()
+      // Queued now, while the session reads on: the next pipelined send joins the same batch.
+      const stored = yield* mailboxes.submit<{ result: AppendDirectResult; pushed: boolean }, RequestError>(
+        recipient,
+        (reply) => ({ _tag: "Append", input: { from: from.name, to: recipient, text, now, ...options }, reply })
+      )
       return later(
-        mailboxes
-          .ask<{ result: AppendDirectResult; pushed: boolean }, RequestError>(recipient, (reply) => ({
-            _tag: "Append",
-            input: { from: from.name, to: recipient, text, now, ...options },
-            reply
-          }))
+        stored
           .pipe(
             Effect.map(({ pushed, result }) => ({
               type: "send_ack",

@@ -50,12 +50,15 @@ export const make = Effect.gen(function* () {
     receive: (_, batch) => Effect.forEach(batch, (command) => command.run, { discard: true })
   })
 
-  /** Runs `effect` inside the group's actor, after everything queued before it. */
-  const inGroup = <A>(group: string, effect: Effect.Effect<A, RequestError>) =>
-    actors.ask<A, RequestError>(group, (reply) => ({
+  /** Queues `effect` to run inside the group's actor, after everything queued before it. */
+  const submitInGroup = <A>(group: string, effect: Effect.Effect<A, RequestError>) =>
+    actors.submit<A, RequestError>(group, (reply) => ({
       reply: reply as Deferred.Deferred<unknown, unknown>,
       run: Effect.exit(effect).pipe(Effect.flatMap((exit) => Deferred.done(reply, exit)), Effect.asVoid)
     }))
+
+  /** Runs `effect` inside the group's actor and waits for it. */
+  const inGroup = <A>(group: string, effect: Effect.Effect<A, RequestError>) => Effect.flatten(submitInGroup(group, effect))
 
   const mapStore = <A>(effect: Effect.Effect<A, { readonly _tag: string; readonly message: string }>) =>
     Effect.mapError(effect, (error): RequestError => {
@@ -255,20 +258,19 @@ export const make = Effect.gen(function* () {
       ),
 
     groupSend: (peer: Peer, frame: ClientFrameOf<"group_send">): Effect.Effect<Outcome, RequestError> =>
-      Effect.succeed(
-        later(
-          inGroup(
-            frame.group,
-            Effect.gen(function* () {
-              const record = yield* loadAsMember(frame.group, peer)
-              const { message, duplicate } = yield* mapStore(
-                store.appendGroupMessage({ group: frame.group, from: peer.name, text: frame.text, kind: "message", clientId: frame.client_id, now: new Date() })
-              )
-              if (!duplicate) fanOut(memberNames(record), message, peer.name)
-              return { type: "group_ack", group: frame.group, msg_id: message.id, ...(duplicate ? { duplicate: true } : {}) }
-            })
-          )
-        )
+      Effect.map(
+        submitInGroup(
+          frame.group,
+          Effect.gen(function* () {
+            const record = yield* loadAsMember(frame.group, peer)
+            const { message, duplicate } = yield* mapStore(
+              store.appendGroupMessage({ group: frame.group, from: peer.name, text: frame.text, kind: "message", clientId: frame.client_id, now: new Date() })
+            )
+            if (!duplicate) fanOut(memberNames(record), message, peer.name)
+            return { type: "group_ack", group: frame.group, msg_id: message.id, ...(duplicate ? { duplicate: true } : {}) }
+          })
+        ),
+        later
       ),
 
     groupHistory: (peer: Peer, frame: ClientFrameOf<"group_history">): Effect.Effect<Outcome, RequestError> =>

@@ -37,6 +37,11 @@ export interface HubConfigShape {
   readonly groupCap: number
   /** Direct and group messages stored in all; past it a send is refused with a clear error. */
   readonly maxStoredMessages: number
+  /**
+   * When an acknowledged message is safe: `normal` — once committed to the WAL (survives the hub
+   * crashing or being killed); `full` — once fsynced (survives power loss too, at a few ms a commit).
+   */
+  readonly sync: "normal" | "full"
   /** Direct messages older than this are removed (see docs/delivery.md). */
   readonly retention: Duration.Duration
   /** Groups in all, and members per group. */
@@ -69,6 +74,7 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
     mailboxCap: 500,
     groupCap: 500,
     maxStoredMessages: 200_000,
+    sync: "normal",
     retention: Duration.days(30),
     maxGroups: 1_000,
     maxGroupMembers: 100,
@@ -99,6 +105,7 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
         const hubId = yield* Config.string("RELAY_HUB_ID").pipe(Config.option)
         const wsPort = yield* Config.option(portVar("RELAY_WS_PORT"))
         const wsToken = yield* Config.option(Config.nonEmptyString("RELAY_WS_TOKEN"))
+        const sync = yield* Config.option(Config.literal("normal", "full")("RELAY_SYNC"))
         const knobs: Record<string, unknown> = {}
         for (const [field, knob] of Object.entries(envKnobs)) {
           const variable: Config.Config<unknown> = knob.kind === "duration" ? durationVar(knob.env) : countVar(knob.env)
@@ -112,6 +119,7 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
           // RELAY_WS_PORT=0 turns the WebSocket endpoint off; `auto` takes any free port.
           ...Option.match(wsPort, { onNone: () => ({}), onSome: (port) => ({ websocketPort: port === -1 ? Option.none() : Option.some(port) }) }),
           ...Option.match(wsToken, { onNone: () => ({}), onSome: (token) => ({ websocketToken: Option.some(token) }) }),
+          ...Option.match(sync, { onNone: () => ({}), onSome: (mode) => ({ sync: mode }) }),
           ...(knobs as Partial<HubConfigShape>),
           ...overrides
         })

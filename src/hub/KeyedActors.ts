@@ -13,6 +13,14 @@ import { replyOf } from "./Actor.ts"
 export interface KeyedActors<Command> {
   readonly tell: (key: string, command: Command) => Effect.Effect<void>
   readonly ask: <A, E>(key: string, command: (reply: Deferred.Deferred<A, E>) => Command) => Effect.Effect<A, E>
+  /**
+   * Queues the command now and returns the wait for its answer, so a caller can queue several
+   * before waiting on any (a pipelined burst then reaches the actor as one batch).
+   */
+  readonly submit: <A, E>(
+    key: string,
+    command: (reply: Deferred.Deferred<A, E>) => Command
+  ) => Effect.Effect<Effect.Effect<A, E>>
   readonly size: () => number
 }
 
@@ -69,14 +77,17 @@ export const make = <Command>(options: {
       return inbox
     }
 
+    const submit = <A, E>(key: string, build: (reply: Deferred.Deferred<A, E>) => Command) =>
+      Effect.gen(function* () {
+        const reply = yield* Deferred.make<A, E>()
+        yield* Queue.offer(inboxOf(key), build(reply))
+        return Deferred.await(reply)
+      })
+
     return {
       tell: (key, command) => Effect.suspend(() => Queue.offer(inboxOf(key), command)).pipe(Effect.asVoid),
-      ask: <A, E>(key: string, build: (reply: Deferred.Deferred<A, E>) => Command) =>
-        Effect.gen(function* () {
-          const reply = yield* Deferred.make<A, E>()
-          yield* Queue.offer(inboxOf(key), build(reply))
-          return yield* Deferred.await(reply)
-        }),
+      ask: (key, build) => Effect.flatten(submit(key, build)),
+      submit,
       size: () => actors.size
     }
   })

@@ -42,7 +42,8 @@ export const layerSqliteStore = Layer.unwrapEffect(
       mailboxCap: config.mailboxCap,
       groupCap: config.groupCap,
       maxMessages: config.maxStoredMessages,
-      retention: config.retention
+      retention: config.retention,
+      synchronous: config.sync
     })
   )
 )

@@ -52,5 +52,7 @@ export const migrations: ReadonlyArray<ReadonlyArray<string>> = [
       UNIQUE (grp, seq)
     )`,
     `CREATE UNIQUE INDEX group_client_id ON group_messages (grp, sender, client_id) WHERE client_id IS NOT NULL`
-  ]
+  ],
+  // 2: eviction and counting walk a recipient's messages by seq, whatever their state.
+  [`CREATE INDEX direct_by_recipient_seq ON direct_messages (recipient, seq)`]
 ]

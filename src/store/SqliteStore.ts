@@ -412,12 +412,12 @@ export const makeSqlite = (options: SqliteStoreOptions): Effect.Effect<StoreShap
         reply_to: input.replyTo,
         urgent: input.urgent ? 1 : 0,
         ts: input.now.toISOString(),
-        state: "queued",
+        state: input.initialState ?? "queued",
         notify_read: input.notifyRead === true ? 1 : 0
       }
       q(
         `INSERT INTO direct_messages (seq, id, sender, recipient, text, reply_to, urgent, ts, ts_ms, state, notify_read, client_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)`
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
       ).run(
         row.seq,
         row.id,
@@ -428,6 +428,7 @@ export const makeSqlite = (options: SqliteStoreOptions): Effect.Effect<StoreShap
         row.urgent,
         row.ts,
         input.now.getTime(),
+        row.state,
         row.notify_read,
         input.clientId ?? null
       )
@@ -604,11 +605,12 @@ export const makeSqlite = (options: SqliteStoreOptions): Effect.Effect<StoreShap
       recount()
     }
 
+    // Transaction control runs for every job: prepared once, not parsed each time.
     const runAlone = (job: Job): Exit.Exit<unknown, unknown> => {
       try {
-        db.exec("BEGIN IMMEDIATE")
+        q("BEGIN IMMEDIATE").run()
         const value = job.run()
-        db.exec("COMMIT")
+        q("COMMIT").run()
         commits++
         return Exit.succeed(value)
       } catch (e) {
@@ -626,20 +628,20 @@ export const makeSqlite = (options: SqliteStoreOptions): Effect.Effect<StoreShap
       if (jobs.length === 1) return [runAlone(jobs[0]!)]
       const results: Array<Exit.Exit<unknown, unknown>> = []
       try {
-        db.exec("BEGIN IMMEDIATE")
+        q("BEGIN IMMEDIATE").run()
         for (const job of jobs) {
-          db.exec("SAVEPOINT job")
+          q("SAVEPOINT job").run()
           try {
             results.push(Exit.succeed(job.run()))
-            db.exec("RELEASE job")
+            q("RELEASE job").run()
           } catch (e) {
             if (!isDomainError(e)) throw e
-            db.exec("ROLLBACK TO job")
-            db.exec("RELEASE job")
+            q("ROLLBACK TO job").run()
+            q("RELEASE job").run()
             results.push(Exit.fail(e))
           }
         }
-        db.exec("COMMIT")
+        q("COMMIT").run()
         commits++
         return results
       } catch {
@@ -723,6 +725,9 @@ export const makeSqlite = (options: SqliteStoreOptions): Effect.Effect<StoreShap
       }),
       markDelivered: Effect.fn("Store.markDelivered")(function* (recipient: string, ids: ReadonlyArray<string>) {
         return yield* write(() => transition(recipient, ids, "delivered", "'queued'"))
+      }),
+      requeue: Effect.fn("Store.requeue")(function* (recipient: string, ids: ReadonlyArray<string>) {
+        return yield* write(() => transition(recipient, ids, "queued", "'delivered'"))
       }),
       markRead: Effect.fn("Store.markRead")(function* (recipient: string, ids: ReadonlyArray<string>) {
         return yield* write(() => transition(recipient, ids, "read", "'queued', 'delivered'"))

@@ -33,6 +33,11 @@ export interface AppendDirectInput {
   /** Idempotency key: the same (from, clientId) is stored once while that message is retained. */
   readonly clientId?: string | undefined
   readonly notifyRead?: boolean | undefined
+  /**
+   * `delivered` when the caller will push it to a connected session that cannot confirm pushes
+   * (protocol 5): saves a second write per message. Default `queued`.
+   */
+  readonly initialState?: "queued" | "delivered" | undefined
   readonly now: Date
 }
 
@@ -153,6 +158,8 @@ export class Store extends Context.Tag("relay/Store")<
       recipient: string,
       ids: ReadonlyArray<string>
     ) => Effect.Effect<ReadonlyArray<DirectMessage>, StoreError>
+    /** delivered → queued: a push that was counted as delivered did not go out after all. */
+    readonly requeue: (recipient: string, ids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<DirectMessage>, StoreError>
     readonly getMessage: (id: string) => Effect.Effect<Option.Option<DirectMessage>, StoreError>
     /** Returns and resets how many undelivered messages of `recipient` were evicted or expired. */
     readonly takeDropped: (recipient: string) => Effect.Effect<number, StoreError>

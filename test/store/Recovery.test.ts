@@ -3,6 +3,7 @@ import Database from "better-sqlite3"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { migrations } from "../../src/store/Migrations.ts"
 import { makeSqlite } from "../../src/store/SqliteStore.ts"
 import { at, direct, tempDir } from "./helpers.ts"
 
@@ -170,7 +171,9 @@ describe("Store recovery and write errors (sqlite file)", () => {
       )
       const raw = new Database(db, { readonly: true })
       try {
-        expect(raw.prepare("SELECT version FROM schema_version").all()).toEqual([{ version: 1 }])
+        // One row per migration, in order.
+        expect(raw.prepare("SELECT version FROM schema_version").all()).toEqual(migrations.map((_, i) => ({ version: i + 1 })))
+        expect(migrations.length).toBeGreaterThanOrEqual(2)
         expect(raw.pragma("journal_mode", { simple: true })).toBe("wal")
         expect(raw.prepare("SELECT COUNT(*) AS n FROM group_members").get()).toEqual({ n: 0 })
         expect(raw.prepare("SELECT COUNT(*) AS n FROM group_messages").get()).toEqual({ n: 0 })
