@@ -1,0 +1,4 @@
+import { hubSuite } from "./HubSuite.ts"
+import { inProcessHub } from "./HubKinds.ts"
+
+hubSuite(inProcessHub)

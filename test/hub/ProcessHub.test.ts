@@ -1,0 +1,4 @@
+import { hubSuite } from "./HubSuite.ts"
+import { processHub } from "./HubKinds.ts"
+
+hubSuite(processHub)
