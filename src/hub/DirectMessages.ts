@@ -39,16 +39,7 @@ export const storeFailure = (error: StoreError | StoreFull) =>
       : `the hub could not store the message (${error.message}); it was not sent — try again`
   )
 
-export const incomingMessage = (message: DirectMessage): Frame => ({
-  type: "incoming_message",
-  msg_id: message.id,
-  from: message.from,
-  text: message.text,
-  reply_to: message.replyTo,
-  ts: message.ts,
-  ...(message.urgent ? { urgent: true } : {})
-})
-
+/** A message as `inbox` lists it; `urgent` only when true. */
 const inboxEntry = (message: DirectMessage) => ({
   msg_id: message.id,
   from: message.from,
@@ -57,6 +48,9 @@ const inboxEntry = (message: DirectMessage) => ({
   ts: message.ts,
   ...(message.urgent ? { urgent: true } : {})
 })
+
+/** The same message pushed live. */
+export const incomingMessage = (message: DirectMessage): Frame => ({ type: "incoming_message", ...inboxEntry(message) })
 
 /** Pushes on one connection never repeat: the highest seq pushed to each live peer. */
 const pushedUpTo = new WeakMap<Peer, number>()

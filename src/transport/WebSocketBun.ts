@@ -3,18 +3,18 @@
  * drops explicitly (it returns 0 past `backpressureLimit`), so a frame is never lost unnoticed: a
  * refused frame closes the connection as a slow consumer, and its direct messages wait in the store.
  */
-import { Duration, Effect, FiberSet, Layer, Option } from "effect"
+import { Effect, Layer } from "effect"
 import type { ServerWebSocket } from "bun"
-import { Hub } from "../hub/Hub.ts"
-import { HubConfig } from "../hub/HubConfig.ts"
 import { type FrameConnection, makeFrameConnection } from "./FrameConnection.ts"
-import { checkAuthFrame, CloseCodes, isAllowedOrigin, loadOrCreateToken, makeAuthFailureLog } from "./WebSocketAuth.ts"
+import { checkAuthFrame, CloseCodes, isAllowedOrigin } from "./WebSocketAuth.ts"
 import {
   maxFrameBytes,
   maxQueuedFrames,
+  prepareEndpoint,
   publishPort,
   refuseOversized,
   serveFrames,
+  upgradeRequired,
   WebSocketEndpoint
 } from "./WebSocketEndpoint.ts"
 
@@ -23,18 +23,11 @@ interface ClientState {
   timer: ReturnType<typeof setTimeout> | undefined
 }
 
-const upgradeRequired = "this is the relay hub's WebSocket endpoint: connect with a WebSocket client and send {\"auth\":\"<token>\"} first\n"
 
 export const layer = Layer.scoped(
   WebSocketEndpoint,
   Effect.gen(function* () {
-    const hub = yield* Hub
-    const config = yield* HubConfig
-    const port = Option.getOrElse(config.websocketPort, () => 0)
-    const token = yield* loadOrCreateToken(config.dataDir, Option.getOrUndefined(config.websocketToken))
-    const run = yield* FiberSet.makeRuntime<Hub>()
-    const refused = makeAuthFailureLog()
-    const authTimeout = Duration.toMillis(config.authTimeout)
+    const { authTimeout, config, hub, port, refused, run, token } = yield* prepareEndpoint
 
     const authenticate = (ws: ServerWebSocket<ClientState>, text: string) => {
       clearTimeout(ws.data.timer)

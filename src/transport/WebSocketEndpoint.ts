@@ -2,12 +2,14 @@
  * The hub's loopback WebSocket endpoint as the rest of the program sees it, whichever acceptor
  * (Bun's or Node's) serves it.
  */
-import { Context, Effect } from "effect"
+import { Context, Duration, Effect, FiberSet, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { encodeFrame, errFrame } from "../protocol/Encode.ts"
 import { Limits } from "../protocol/Limits.ts"
 import { Hub } from "../hub/Hub.ts"
+import { HubConfig } from "../hub/HubConfig.ts"
+import { loadOrCreateToken, makeAuthFailureLog } from "./WebSocketAuth.ts"
 import type { FrameConnection } from "./FrameConnection.ts"
 
 export class WebSocketEndpoint extends Context.Tag("relay/WebSocketEndpoint")<
@@ -26,6 +28,24 @@ export const publishPort = (dataDir: string, port: number) =>
     Effect.sync(() => fs.writeFileSync(portFilePath(dataDir), `${port}\n`, { mode: 0o600 })),
     () => Effect.sync(() => fs.rmSync(portFilePath(dataDir), { force: true }))
   )
+
+export const upgradeRequired =
+  "this is the relay hub's WebSocket endpoint: connect with a WebSocket client and send {\"auth\":\"<token>\"} first\n"
+
+/** What both acceptors start from: the port to bind, the token, a runtime for connection fibers. */
+export const prepareEndpoint = Effect.gen(function* () {
+  const hub = yield* Hub
+  const config = yield* HubConfig
+  return {
+    hub,
+    config,
+    port: Option.getOrElse(config.websocketPort, () => 0),
+    token: yield* loadOrCreateToken(config.dataDir, Option.getOrUndefined(config.websocketToken)),
+    run: yield* FiberSet.makeRuntime<Hub>(),
+    refused: makeAuthFailureLog(),
+    authTimeout: Duration.toMillis(config.authTimeout)
+  }
+})
 
 /** Frames a client may send ahead of the hub's answers before it is cut off. */
 export const maxQueuedFrames = 1024

@@ -2,34 +2,27 @@
  * The WebSocket acceptor on Node: `node:http` + `ws`, loopback only. (Bun's own acceptor is in
  * `WebSocketBun.ts`; both give the hub the same `Connection`s.)
  */
-import { Duration, Effect, FiberSet, Layer, Option } from "effect"
+import { Effect, Layer } from "effect"
 import * as http from "node:http"
 import { WebSocketServer, type WebSocket } from "ws"
-import { Hub } from "../hub/Hub.ts"
-import { HubConfig } from "../hub/HubConfig.ts"
 import { makeFrameConnection } from "./FrameConnection.ts"
-import { checkAuthFrame, CloseCodes, isAllowedOrigin, loadOrCreateToken, makeAuthFailureLog } from "./WebSocketAuth.ts"
+import { checkAuthFrame, CloseCodes, isAllowedOrigin } from "./WebSocketAuth.ts"
 import {
   maxFrameBytes,
   maxQueuedFrames,
+  prepareEndpoint,
   publishPort,
   refuseOversized,
   serveFrames,
+  upgradeRequired,
   WebSocketEndpoint
 } from "./WebSocketEndpoint.ts"
 
-const upgradeRequired = "this is the relay hub's WebSocket endpoint: connect with a WebSocket client and send {\"auth\":\"<token>\"} first\n"
 
 export const layer = Layer.scoped(
   WebSocketEndpoint,
   Effect.gen(function* () {
-    const hub = yield* Hub
-    const config = yield* HubConfig
-    const port = Option.getOrElse(config.websocketPort, () => 0)
-    const token = yield* loadOrCreateToken(config.dataDir, Option.getOrUndefined(config.websocketToken))
-    const run = yield* FiberSet.makeRuntime<Hub>()
-    const refused = makeAuthFailureLog()
-    const authTimeout = Duration.toMillis(config.authTimeout)
+    const { authTimeout, config, hub, port, refused, run, token } = yield* prepareEndpoint
 
     const server = http.createServer((_, response) => {
       response.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" }).end(upgradeRequired)
