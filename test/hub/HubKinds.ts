@@ -9,16 +9,14 @@
  *
  * Both take the same options; the process kind turns them into `RELAY_*` variables and flags.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { Cause, Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option } from "effect"
 import { envKnobs, HubConfig, type HubConfigShape } from "../../src/hub/HubConfig.ts"
 import { hubWithStore } from "../../src/hub/HubWithStore.ts"
 import { hubProgram } from "../../src/runtime/HubDaemon.ts"
 import * as UnixSocket from "../../src/transport/UnixSocket.ts"
-import { bunBinary, repoRoot, tempDataDir } from "../support/TestHub.ts"
+import { HubStartFailure, startProcessHub, tempDataDir } from "../support/TestHub.ts"
 
 /** The knobs a test may turn; both kinds honour every one of them. */
 export type HubOptions = Partial<
@@ -53,15 +51,7 @@ export interface RunningHub {
   readonly output: () => string
 }
 
-/** A hub that refused to start: its exit code and what it said. */
-export class HubStartFailure extends Error {
-  constructor(
-    readonly code: number | null,
-    readonly output: string
-  ) {
-    super(`hub failed to start (exit ${code}): ${output}`)
-  }
-}
+export { HubStartFailure }
 
 export interface HubKind {
   readonly name: string
@@ -149,53 +139,19 @@ export const processHub: HubKind = {
   name: "relay hub process (Bun)",
   isProcess: true,
   start: async (options = {}) => {
-    const dataDir = options.dataDir ?? tempDataDir()
-    const args = options.idleExit === undefined ? [] : ["--idle-exit", durationEnv(options.idleExit)]
-    const child = spawn(bunBinary, [path.join(repoRoot, "src/runtime/bun.ts"), "hub", ...args], {
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: process.env.HOME ?? os.homedir(),
-        RELAY_HOME: dataDir,
-        RELAY_LOG_LEVEL: "error",
-        // The Unix socket only: the WebSocket endpoint has its own tests (and 9376 may be taken).
-        RELAY_WS_PORT: "0",
-        ...processEnv(options)
-      },
-      stdio: ["ignore", "pipe", "pipe"]
+    const hub = await startProcessHub({
+      dataDir: options.dataDir ?? tempDataDir(),
+      args: options.idleExit === undefined ? [] : ["--idle-exit", durationEnv(options.idleExit)],
+      env: { RELAY_LOG_LEVEL: "error", ...processEnv(options) }
     })
-    let output = ""
-    let onReady: () => void = () => {}
-    const ready = new Promise<void>((resolve) => (onReady = resolve))
-    child.stdout!.setEncoding("utf8").on("data", (d: string) => {
-      output += d
-      if (output.includes("ready")) onReady()
-    })
-    child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d))
-    let done = false
-    const exited = new Promise<number | null>((resolve) =>
-      child.once("exit", (code) => {
-        done = true
-        resolve(code)
-      })
-    )
-    const timeout = setTimeout(() => child.kill("SIGKILL"), 20_000)
-    const started = await Promise.race([ready.then(() => "ready" as const), exited])
-    clearTimeout(timeout)
-    if (started !== "ready") throw new HubStartFailure(started, output)
     return {
-      socketPath: path.join(dataDir, "hub.sock"),
-      dataDir,
-      pid: child.pid,
-      exited,
-      hasExited: () => done,
-      stop: async () => {
-        if (!done) child.kill("SIGTERM")
-        // A hub that hangs on SIGTERM fails its own test; it must not outlive the test run.
-        const killer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-        await exited
-        clearTimeout(killer)
-      },
-      output: () => output
+      socketPath: hub.socketPath,
+      dataDir: hub.dataDir,
+      pid: hub.pid,
+      exited: hub.exited,
+      hasExited: hub.hasExited,
+      stop: hub.stop,
+      output: () => hub.stdout() + hub.stderr()
     }
   }
 }

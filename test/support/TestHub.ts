@@ -68,47 +68,78 @@ export const readWebSocketEndpoint = (dataDir: string, configuredToken?: string)
 
 export interface ProcessHub extends TestHub {
   readonly child: ChildProcess
+  readonly pid: number
   readonly stdout: () => string
   readonly stderr: () => string
   readonly exited: Promise<number | null>
+  readonly hasExited: () => boolean
 }
 
-/** The real `relay hub` on Bun, as a user runs it. */
-export const startProcessHub = async (
-  options: { dataDir?: string; args?: ReadonlyArray<string>; env?: Record<string, string> } = {}
-): Promise<ProcessHub> => {
+/** A hub that exited instead of printing `ready`: its exit code and what it said. */
+export class HubStartFailure extends Error {
+  constructor(
+    readonly code: number | null,
+    readonly output: string
+  ) {
+    super(`relay hub exited (${code}) before it was ready: ${output}`)
+  }
+}
+
+export interface ProcessHubOptions {
+  readonly dataDir?: string
+  readonly args?: ReadonlyArray<string>
+  /** Added to a minimal environment (PATH, HOME, RELAY_HOME, RELAY_WS_PORT=0). */
+  readonly env?: Record<string, string>
+  /** `bin/relay`, as a user types it, instead of Bun on the entry point directly. */
+  readonly viaBin?: boolean
+}
+
+/**
+ * The real `relay hub` on Bun, as a user runs it. `stop` sends SIGTERM and, should the hub hang,
+ * SIGKILL after 10 s: a hung hub fails its own test, it does not outlive the run.
+ */
+export const startProcessHub = async (options: ProcessHubOptions = {}): Promise<ProcessHub> => {
   const dataDir = options.dataDir ?? tempDataDir()
-  const child = spawn(bunBinary, [path.join(repoRoot, "src/runtime/bun.ts"), "hub", ...(options.args ?? [])], {
+  const [command, entry] = options.viaBin === true ? [path.join(repoRoot, "bin/relay"), []] : [bunBinary, [path.join(repoRoot, "src/runtime/bun.ts")]]
+  const child = spawn(command, [...entry, "hub", ...(options.args ?? [])], {
     // No WebSocket endpoint unless a test asks (RELAY_WS_PORT=auto): parallel hubs would share 9376.
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? os.homedir(), RELAY_HOME: dataDir, RELAY_WS_PORT: "0", ...options.env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let out = ""
   let err = ""
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d))
+  let onReady: () => void = () => {}
+  const ready = new Promise<void>((resolve) => (onReady = resolve))
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    out += d
+    if (out.includes("ready")) onReady()
+  })
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d))
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  const deadline = Date.now() + 20_000
-  while (!out.includes("ready")) {
-    if (child.exitCode !== null) throw new Error(`hub exited early (${child.exitCode}): ${err}`)
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL")
-      throw new Error(`hub did not print ready: ${out} ${err}`)
-    }
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  let done = false
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      done = true
+      resolve(code)
+    })
+  )
+  const starting = setTimeout(() => child.kill("SIGKILL"), 20_000)
+  const started = await Promise.race([ready.then(() => "ready" as const), exited])
+  clearTimeout(starting)
+  if (started !== "ready") throw new HubStartFailure(started, out + err)
   return {
     socketPath: options.env?.RELAY_HUB_SOCKET ?? path.join(dataDir, "hub.sock"),
     dataDir,
     child,
+    pid: child.pid!,
     stdout: () => out,
     stderr: () => err,
     exited,
+    hasExited: () => done,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGTERM")
-        await exited
-      }
+      if (!done) child.kill("SIGTERM")
+      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+      await exited
+      clearTimeout(killer)
     }
   }
 }
