@@ -67,7 +67,12 @@ export const runHubDaemon = (options: HubDaemonOptions) =>
     // The endpoint is optional (RELAY_WS_PORT=0): decide once the configuration is known.
     const websocket = Layer.unwrapEffect(
       Effect.map(HubConfig, (config) =>
-        Option.isSome(config.websocketPort) ? Layer.discard(platform.websocket) : Layer.empty
+        Option.isSome(config.websocketPort)
+          ? // A taken port (another hub, another data directory) costs the WebSocket clients, not the hub.
+            Layer.discard(platform.websocket).pipe(
+              Layer.catchAll((error) => Layer.effectDiscard(Effect.logWarning("WebSocket endpoint not started", { reason: error.message })))
+            )
+          : Layer.empty
       )
     )
     yield* hubProgram(options).pipe(Effect.provide(hubDaemonLayer(options, websocket)))

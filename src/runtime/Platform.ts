@@ -5,13 +5,13 @@
 import { Context, type Layer } from "effect"
 import type { Hub } from "../hub/Hub.ts"
 import type { HubConfig } from "../hub/HubConfig.ts"
-import type { WebSocketEndpoint } from "../transport/WebSocketEndpoint.ts"
+import type { WebSocketEndpoint, WebSocketListenError } from "../transport/WebSocketEndpoint.ts"
 
 export class Platform extends Context.Tag("relay/Platform")<
   Platform,
   {
     readonly name: "bun" | "node"
     /** The WebSocket acceptor that fits this runtime. */
-    readonly websocket: Layer.Layer<WebSocketEndpoint, never, Hub | HubConfig>
+    readonly websocket: Layer.Layer<WebSocketEndpoint, WebSocketListenError, Hub | HubConfig>
   }
 >() {}

@@ -15,7 +15,8 @@ import {
   refuseOversized,
   serveFrames,
   upgradeRequired,
-  WebSocketEndpoint
+  WebSocketEndpoint,
+  WebSocketListenError
 } from "./WebSocketEndpoint.ts"
 
 interface ClientState {
@@ -93,11 +94,7 @@ export const layer = Layer.scoped(
       }),
       (srv) => Effect.sync(() => srv.stop(true))
     ).pipe(
-      Effect.catchAll((error) =>
-        Effect.dieMessage(
-          `cannot listen for WebSocket clients on 127.0.0.1:${port} (${error.message}); set RELAY_WS_PORT to a free port, or 0 to turn the endpoint off`
-        )
-      )
+      Effect.mapError((error) => new WebSocketListenError({ port, reason: error.message }))
     )
     const address = server.port ?? port
     yield* publishPort(config.dataDir, address)

@@ -2,7 +2,7 @@
  * The hub's loopback WebSocket endpoint as the rest of the program sees it, whichever acceptor
  * (Bun's or Node's) serves it.
  */
-import { Context, Duration, Effect, FiberSet, Option } from "effect"
+import { Context, Data, Duration, Effect, FiberSet, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { encodeFrame, errFrame } from "../protocol/Encode.ts"
@@ -16,6 +16,16 @@ export class WebSocketEndpoint extends Context.Tag("relay/WebSocketEndpoint")<
   WebSocketEndpoint,
   { readonly port: number; readonly url: string; readonly token: string }
 >() {}
+
+/** The port is taken (often: another hub with another data directory) or cannot be bound. */
+export class WebSocketListenError extends Data.TaggedError("WebSocketListenError")<{
+  readonly port: number
+  readonly reason: string
+}> {
+  override get message() {
+    return `cannot listen for WebSocket clients on 127.0.0.1:${this.port} (${this.reason}); set RELAY_WS_PORT to a free port, auto, or 0 to turn the endpoint off`
+  }
+}
 
 export const portFilePath = (dataDir: string) => path.join(dataDir, "ws.port")
 

@@ -15,7 +15,8 @@ import {
   refuseOversized,
   serveFrames,
   upgradeRequired,
-  WebSocketEndpoint
+  WebSocketEndpoint,
+  WebSocketListenError
 } from "./WebSocketEndpoint.ts"
 
 
@@ -90,11 +91,7 @@ export const layer = Layer.scoped(
           server.closeAllConnections()
         })
     ).pipe(
-      Effect.catchAll((error) =>
-        Effect.dieMessage(
-          `cannot listen for WebSocket clients on 127.0.0.1:${port} (${error.message}); set RELAY_WS_PORT to a free port, or 0 to turn the endpoint off`
-        )
-      )
+      Effect.mapError((error) => new WebSocketListenError({ port, reason: error.message }))
     )
     yield* publishPort(config.dataDir, address)
     yield* Effect.logInfo("listening", { transport: "websocket", port: address })

@@ -192,3 +192,26 @@ describe("WebSocket endpoint — in-process only", () => {
     expect(names).not.toContain("slow")
   })
 })
+
+describe("WebSocket endpoint — a taken port", () => {
+  it("does not stop a second hub: it serves its Unix socket and says why it has no WebSocket endpoint", async () => {
+    const first = await startProcessHub({ env: { RELAY_WS_PORT: "auto" } })
+    const second = await startProcessHub({ env: { RELAY_WS_PORT: String(readWebSocketEndpoint(first.dataDir).port) } }).catch(
+      async (error) => {
+        await first.stop()
+        throw error
+      }
+    )
+    try {
+      expect(second.stderr()).toContain("WebSocket endpoint not started")
+      expect(second.stderr()).toContain("RELAY_WS_PORT")
+      expect(fs.existsSync(path.join(second.dataDir, "ws.port"))).toBe(false)
+      const client = await NdjsonClient.connect(second.socketPath)
+      expect(await client.register("still-served")).toMatchObject({ type: "ack" })
+      client.close()
+    } finally {
+      await second.stop()
+      await first.stop()
+    }
+  })
+})
