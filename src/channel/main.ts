@@ -4,7 +4,7 @@
  *
  * stdout belongs to the MCP protocol, so every log line goes to stderr.
  *
- * Environment: `RELAY_HOME` (data directory; else `CLAUDE_PLUGIN_DATA`; else `~/.relay`), `RELAY_HUB_SOCKET` (default
+ * Environment: `RELAY_HOME` (data directory; else `~/.relay`, the machine's one hub), `RELAY_HUB_SOCKET` (default
  * `$RELAY_HOME/hub.sock`), `RELAY_PEER_ID` (the peer name), `RELAY_AUTOSPAWN=0` (never start a
  * hub), `RELAY_LOG_LEVEL` (`debug`, `info`, `warning`, `error`; default `info`).
  */
@@ -35,8 +35,9 @@ const nonEmpty = (value: string | undefined): string | undefined => (value === u
 export const channelProgram = (env: Readonly<Record<string, string | undefined>> = process.env) =>
   Effect.gen(function* () {
     const userHome = os.homedir()
-    // A plugin install passes RELAY_HOME=${CLAUDE_PLUGIN_DATA}; an empty value means "not set".
-    const relayHome = path.resolve(nonEmpty(env.RELAY_HOME) ?? nonEmpty(env.CLAUDE_PLUGIN_DATA) ?? path.join(userHome, ".relay"))
+    // One hub per machine, whichever harness starts it: the plugin does not get a hub of its own
+    // (OpenCode and Copilot sessions must find the same one). An empty value means "not set".
+    const relayHome = path.resolve(nonEmpty(env.RELAY_HOME) ?? path.join(userHome, ".relay"))
     const socketPath = path.resolve(nonEmpty(env.RELAY_HUB_SOCKET) ?? path.join(relayHome, "hub.sock"))
     const cwd = process.cwd()
     const parentPid = process.ppid

@@ -77,7 +77,7 @@ describe(`Claude Code ${pinnedVersion}`, () => {
     toKill.push(await waitFor("the hub spawned by the channel", () => hubPid(relayHome), 30_000))
   })
 
-  it("the plugin validates strictly, installs from a local marketplace, and its server keeps its data in CLAUDE_PLUGIN_DATA", async () => {
+  it("the plugin validates strictly, installs from a local marketplace, and its server uses the machine's hub in ~/.relay", async () => {
     const home = tempHome()
     const validated = runClaude(["plugin", "validate", "--strict", root], { home })
     expect(validated.status).toBe(0)
@@ -99,10 +99,10 @@ describe(`Claude Code ${pinnedVersion}`, () => {
     const listed = runClaude(["mcp", "list"], { home }).output
     expect(listed).toMatch(/^plugin:relay:relay: .*bin\/relay channel - ✔ Connected/m)
 
-    const dataDir = path.join(home, ".claude", "plugins", "data", "relay-relay-hub")
+    // The same hub OpenCode and Copilot sessions use: not one private to the plugin.
+    const dataDir = path.join(home, ".relay")
     toKill.push(await waitFor("the hub spawned by the plugin's server", () => hubPid(dataDir), 30_000))
     expect(fs.statSync(path.join(dataDir, "hub.sock")).isSocket()).toBe(true)
-    expect(fs.existsSync(path.join(home, ".relay"))).toBe(false)
   })
 
   it("`-p`: the real agent loop calls relay_send and the message reaches the other session", async () => {
