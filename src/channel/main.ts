@@ -10,7 +10,7 @@
  */
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect, Layer, Logger, LogLevel } from "effect"
+import { Effect, Logger, LogLevel } from "effect"
 import { ensureHub } from "../client/Bootstrap.ts"
 import * as HubClient from "../client/HubClient.ts"
 import { serve, serverVersion } from "./Channel.ts"

@@ -4,7 +4,6 @@
  * embedded without a store, and says so instead of pretending.
  */
 import { Context, Effect, Layer } from "effect"
-import type { Frame } from "../protocol/Encode.ts"
 import { type RequestError, requestError } from "../protocol/ErrorCode.ts"
 import type { ClientFrameOf } from "../protocol/Frames.ts"
 import type { Outcome } from "./Outcome.ts"
