@@ -9,6 +9,7 @@ import { HubConfig } from "../hub/HubConfig.ts"
 import { pidFilePath, runHubDaemon } from "../runtime/HubDaemon.ts"
 import type { Platform } from "../runtime/Platform.ts"
 import { probeSocket } from "../transport/UnixSocket.ts"
+import { portFilePath } from "../transport/WebSocketEndpoint.ts"
 import { parseDuration } from "../hub/DurationText.ts"
 import { requestAll } from "./HubRequest.ts"
 
@@ -117,18 +118,32 @@ const status = (args: ReadonlyArray<string>) =>
     }
     const [welcome, peers] = yield* requestAll(socketPath, [{ type: "hello", client: "relay-cli" }, { type: "list_peers" }])
     const list = (peers?.peers ?? []) as ReadonlyArray<{ name: string; cwd: string; git_branch: string; last_seen: number }>
+    const { dataDir } = yield* config
+    const pid = readNumber(pidFilePath(dataDir))
+    const websocketPort = readNumber(portFilePath(dataDir))
     if (json) {
-      yield* Console.log(JSON.stringify({ running: true, socket: socketPath, hub: welcome, peers: list }))
+      yield* Console.log(JSON.stringify({ running: true, socket: socketPath, pid, websocket_port: websocketPort, hub: welcome, peers: list }))
       return
     }
+    const websocket = websocketPort === undefined ? "WebSocket off" : `WebSocket ws://127.0.0.1:${websocketPort}`
     yield* Console.log(
-      `hub ${String(welcome?.hub_id)} (relay ${String(welcome?.hub_version)}) is running on ${socketPath}; ${list.length} peer${list.length === 1 ? "" : "s"}`
+      `hub ${String(welcome?.hub_id)} (relay ${String(welcome?.hub_version)}, pid ${pid ?? "?"}) is running on ${socketPath}; ${websocket}; ${list.length} peer${list.length === 1 ? "" : "s"}`
     )
     for (const peer of list) {
       const branch = peer.git_branch ? ` [${peer.git_branch}]` : ""
       yield* Console.log(`  ${peer.name}  ${peer.cwd}${branch}  last seen ${new Date(peer.last_seen).toISOString()}`)
     }
   }).pipe(Effect.catchTag("HubRequestError", (e) => new CommandFailed({ message: e.message, exitCode: 1 })))
+
+/** A number the hub wrote to a file of its data directory (`hub.pid`, `ws.port`), if it is there. */
+const readNumber = (file: string): number | undefined => {
+  try {
+    const value = Number(fs.readFileSync(file, "utf8").trim())
+    return Number.isInteger(value) && value > 0 ? value : undefined
+  } catch {
+    return undefined
+  }
+}
 
 const stop = (args: ReadonlyArray<string>) =>
   Effect.gen(function* () {

@@ -92,12 +92,20 @@ describe("relay command (bin/relay on Bun)", () => {
     await alice.register("alice")
     const words = await relay(["status"], env)
     expect(words.code).toBe(0)
-    expect(words.stdout).toMatch(/is running on .*hub\.sock; 1 peer\n/)
+    const port = Number(fs.readFileSync(path.join(env.RELAY_HOME, "ws.port"), "utf8"))
+    expect(words.stdout).toContain(`pid ${hub.pid})`)
+    expect(words.stdout).toMatch(new RegExp(`is running on .*hub\\.sock; WebSocket ws://127\\.0\\.0\\.1:${port}; 1 peer\n`))
     expect(words.stdout).toMatch(/alice {2}\/work\/alice \[main\] {2}last seen \d{4}-/)
     const json = await relay(["status", "--json"], env)
     expect(json.code).toBe(0)
     const status = JSON.parse(json.stdout)
-    expect(status).toMatchObject({ running: true, socket: socketPath, hub: { type: "welcome", hub_version: packageJson.version } })
+    expect(status).toMatchObject({
+      running: true,
+      socket: socketPath,
+      pid: hub.pid,
+      websocket_port: port,
+      hub: { type: "welcome", hub_version: packageJson.version }
+    })
     expect(status.peers).toEqual([{ name: "alice", cwd: "/work/alice", git_branch: "main", last_seen: expect.any(Number) }])
 
     const stopped = await relay(["stop"], env)
