@@ -64,6 +64,13 @@ export interface GroupRecord {
   readonly members: ReadonlyArray<GroupMember>
 }
 
+export interface CreateGroupInput {
+  readonly name: string
+  readonly admin: string
+  readonly members: ReadonlyArray<string>
+  readonly now: Date
+}
+
 export type GroupMessageKind = "message" | "system"
 
 export interface GroupMessageRecord {
@@ -170,12 +177,7 @@ export class Store extends Context.Tag("relay/Store")<
 
     // --- groups ----------------------------------------------------------------------------
     /** `admin` is always a member, whether or not `members` lists it. */
-    readonly createGroup: (input: {
-      readonly name: string
-      readonly admin: string
-      readonly members: ReadonlyArray<string>
-      readonly now: Date
-    }) => Effect.Effect<GroupRecord, StoreError | GroupExists>
+    readonly createGroup: (input: CreateGroupInput) => Effect.Effect<GroupRecord, StoreError | GroupExists>
     readonly getGroup: (name: string) => Effect.Effect<Option.Option<GroupRecord>, StoreError>
     readonly groupsOf: (
       member: string
