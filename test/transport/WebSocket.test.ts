@@ -5,9 +5,10 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Logger, Option } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { Hub } from "../../src/hub/Hub.ts"
+import { makeAuthFailureLog } from "../../src/transport/WebSocketAuth.ts"
 import { NdjsonClient } from "../support/NdjsonClient.ts"
 import { readWebSocketEndpoint, startInProcessHub, startProcessHub, type TestHub } from "../support/TestHub.ts"
 import { WsClient } from "../support/WsClient.ts"
@@ -213,5 +214,41 @@ describe("WebSocket endpoint — a taken port", () => {
       await second.stop()
       await first.stop()
     }
+  })
+})
+
+describe("E4: a wrong-token storm", () => {
+  it("refuses every attempt with 4003 while a good client is served, and logs a bounded summary", async () => {
+    const hub = await startInProcessHub({}, { websocket: true })
+    try {
+      const { url, token } = hub.websocket!
+      const attempts = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => WsClient.connect(url, token, { auth: JSON.stringify({ auth: `guess-${i}` }) }))
+      )
+      await Promise.all(attempts.map((client) => client.waitClosed(10_000)))
+      expect(new Set(attempts.map((client) => `${client.closeCode} ${client.closeReason}`))).toEqual(new Set(["4003 auth_failed"]))
+      const good = await WsClient.connect(url, token)
+      expect(await good.register("after-the-storm")).toMatchObject({ type: "ack" })
+      good.close()
+    } finally {
+      await hub.stop()
+    }
+  })
+
+  it("the refusal log is rate-limited: a burst becomes one line carrying the count", async () => {
+    const lines: Array<unknown> = []
+    const logger = Logger.make(({ message }) => lines.push(message))
+    const log = makeAuthFailureLog()
+    await Effect.runPromise(
+      Effect.forEach(Array.from({ length: 500 }), () => log("wrong or malformed auth frame")).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+    )
+    expect(lines).toHaveLength(1)
+    await new Promise((r) => setTimeout(r, 1100))
+    await Effect.runPromise(log("wrong or malformed auth frame").pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+    expect(lines).toHaveLength(2)
+    // The second line accounts for everything refused since the first.
+    expect(JSON.stringify(lines[1])).toContain('"count":500')
   })
 })
