@@ -57,12 +57,13 @@ export const makeDirectMessagesTable = ({ q, ids, count, mailboxCap, retentionMs
 
   /** Deletes the `n` oldest of `recipient`'s messages; the queued ones count as dropped. */
   const evictOldest = (recipient: string, n: number) => {
-    const oldest = q("SELECT seq, state FROM direct_messages WHERE recipient = ? ORDER BY seq LIMIT ?").all<{
-      seq: number
-      state: DeliveryState
-    }>(recipient, n)
-    const queued = oldest.filter((r) => r.state === "queued").length
-    q("DELETE FROM direct_messages WHERE recipient = ? AND seq <= ?").run(recipient, oldest[oldest.length - 1]!.seq)
+    // One statement: the rows go and report their state on the way out.
+    const gone = q(
+      `DELETE FROM direct_messages WHERE seq IN
+         (SELECT seq FROM direct_messages WHERE recipient = ? ORDER BY seq LIMIT ?)
+       RETURNING state`
+    ).all<{ state: DeliveryState }>(recipient, n)
+    const queued = gone.filter((r) => r.state === "queued").length
     addDropped(recipient, queued)
     return queued
   }

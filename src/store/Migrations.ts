@@ -54,5 +54,9 @@ export const migrations: ReadonlyArray<ReadonlyArray<string>> = [
     `CREATE UNIQUE INDEX group_client_id ON group_messages (grp, sender, client_id) WHERE client_id IS NOT NULL`
   ],
   // 2: eviction and counting walk a recipient's messages by seq, whatever their state.
-  [`CREATE INDEX direct_by_recipient_seq ON direct_messages (recipient, seq)`]
+  [`CREATE INDEX direct_by_recipient_seq ON direct_messages (recipient, seq)`],
+  // 3: fewer indexes to maintain on every insert and eviction. Unread paging, eviction and counting
+  // all go by (recipient, seq) (a mailbox holds at most a few hundred rows, so filtering by state
+  // there is cheap); renames, the only sender-wide updates, are rare enough to scan.
+  [`DROP INDEX direct_by_recipient`, `DROP INDEX direct_by_sender`]
 ]
