@@ -2,7 +2,7 @@
  * The `relay` command. Each subcommand is one function; errors are values that say what to do
  * next, printed on stderr with a non-zero exit code.
  */
-import { Console, Data, Duration, Effect, Either, Option, Schedule } from "effect"
+import { Console, Duration, Effect, Either, Option, Schedule } from "effect"
 import * as fs from "node:fs"
 import packageJson from "../../package.json" with { type: "json" }
 import { HubConfig } from "../hub/HubConfig.ts"
@@ -12,12 +12,9 @@ import { probeSocket } from "../transport/UnixSocket.ts"
 import { portFilePath } from "../transport/WebSocketEndpoint.ts"
 import { parseDuration } from "../hub/DurationText.ts"
 import { requestAll } from "./HubRequest.ts"
+import { install, uninstall } from "./Install.ts"
+import { CommandFailed, UsageError } from "./CliErrors.ts"
 
-export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
-export class CommandFailed extends Data.TaggedError("CommandFailed")<{
-  readonly message: string
-  readonly exitCode: number
-}> {}
 
 export const usage = `relay ${packageJson.version} — a message hub for AI coding sessions
 
@@ -26,6 +23,9 @@ Usage:
   relay status [--json]                is a hub running on this socket? who is connected?
   relay stop                           stop the running hub
   relay doctor                         check the data directory, the socket and the message store
+  relay install [claude|opencode|copilot] [--scope project|user]
+                                       set up a harness to use relay (none named: every one on PATH)
+  relay uninstall claude|opencode|copilot [--scope project|user]
   relay channel                        the Claude Code MCP server (started by Claude Code, not by hand)
   relay help | --version
 
@@ -231,6 +231,10 @@ export const cli = (argv: ReadonlyArray<string>): Effect.Effect<void, UsageError
       return stop(args)
     case "doctor":
       return doctor(args)
+    case "install":
+      return install(args)
+    case "uninstall":
+      return uninstall(args)
     case "channel":
       return channel
     case undefined:

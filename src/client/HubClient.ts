@@ -1,5 +1,6 @@
 /**
- * A session's connection to the hub: one Unix socket, NDJSON both ways.
+ * A session's connection to the hub: one Unix socket (or another `dial`, e.g. the WebSocket
+ * endpoint), NDJSON both ways.
  *
  * The client owns the connection's whole life so that callers never see it: it registers (finding a
  * free name with `-2`, `-3`, … on `name_taken`), answers the hub's liveness pings on the read path
@@ -51,8 +52,62 @@ export type ConnectionState =
   | { readonly _tag: "Ready"; readonly name: string; readonly generation: number }
   | { readonly _tag: "Closed" }
 
+/** One open connection as the client uses it: JSON documents out, lines in (see `Dial`). */
+export interface Wire {
+  /** Sends one JSON document (no newline); `false` when the connection is already closed. */
+  readonly write: (json: string) => boolean
+  readonly close: () => void
+}
+
+export interface WireEvents {
+  /** One complete line from the hub (without its newline). */
+  readonly onLine: (line: string) => void
+  /** The connection is gone, whichever side closed it. Called at most once. */
+  readonly onClose: () => void
+}
+
+/** Opens one connection to the hub; fails with `hub_unreachable` when it cannot. */
+export type Dial = (events: WireEvents) => Effect.Effect<Wire, HubError>
+
+/** The hub's Unix socket, NDJSON both ways. */
+export const dialUnix =
+  (socketPath: string): Dial =>
+  (events) =>
+    Effect.async<Wire, HubError>((resume) => {
+      const socket = net.createConnection({ path: socketPath })
+      const splitter = new LineSplitter(Limits.maxLineBytes)
+      let connected = false
+      const wire: Wire = {
+        write: (json) => {
+          if (socket.destroyed || !socket.writable) return false
+          socket.write(`${json}\n`)
+          return true
+        },
+        close: () => {
+          socket.destroy()
+        }
+      }
+      socket.on("connect", () => {
+        connected = true
+        resume(Effect.succeed(wire))
+      })
+      socket.on("data", (chunk: Buffer) => {
+        const result = splitter.push(chunk)
+        for (const line of result.lines) events.onLine(line)
+        if (result._tag === "LineTooLong") socket.destroy()
+      })
+      socket.on("error", (error) => {
+        if (!connected) resume(Effect.fail(hubUnreachable(`cannot connect to the hub at ${socketPath}: ${error.message}`)))
+      })
+      socket.on("close", () => events.onClose())
+      return Effect.sync(() => socket.destroy())
+    })
+
 export interface HubClientOptions {
+  /** The hub's Unix socket: dialled unless `dial` says otherwise, and named in errors. */
   readonly socketPath: string
+  /** How to open a connection; default `dialUnix(socketPath)`. */
+  readonly dial?: Dial | undefined
   /** The name to register; on `name_taken` the client tries `name-2`, `name-3`, … */
   readonly name: string
   readonly cwd?: string | undefined
@@ -159,51 +214,41 @@ export const make = (options: HubClientOptions): Effect.Effect<Context.Tag.Servi
       runFork(Effect.logDebug(`push received: ${frame.type}`))
     }
 
+    const dial = options.dial ?? dialUnix(options.socketPath)
     const openLink = (id: number): Effect.Effect<Link, HubError> =>
-      Effect.async<Link, HubError>((resume) => {
-        const socket = net.createConnection({ path: options.socketPath })
-        const splitter = new LineSplitter(Limits.maxLineBytes)
+      Effect.suspend(() => {
         const closed = Deferred.unsafeMake<void>(FiberId.none)
-        let connected = false
-        const link: Link = {
-          id,
-          closed,
-          write: (frame) => {
-            if (socket.destroyed || !socket.writable) return false
-            socket.write(`${JSON.stringify(frame)}\n`)
-            return true
-          },
-          close: () => {
-            socket.destroy()
+        let link: Link | undefined
+        const early: Array<string> = []
+        const onLine = (line: string) => {
+          // Lines that arrive before the dial resolves belong to this link all the same.
+          if (link === undefined) {
+            early.push(line)
+            return
+          }
+          let parsed: unknown
+          try {
+            parsed = JSON.parse(line)
+          } catch {
+            runFork(Effect.logWarning("hub sent a line that is not JSON; ignored"))
+            return
+          }
+          if (typeof parsed === "object" && parsed !== null && typeof (parsed as HubFrame).type === "string") {
+            onFrame(link, parsed as HubFrame)
           }
         }
-        socket.on("connect", () => {
-          connected = true
-          resume(Effect.succeed(link))
-        })
-        socket.on("data", (chunk: Buffer) => {
-          const result = splitter.push(chunk)
-          for (const line of result.lines) {
-            let parsed: unknown
-            try {
-              parsed = JSON.parse(line)
-            } catch {
-              runFork(Effect.logWarning("hub sent a line that is not JSON; ignored"))
-              continue
+        return dial({ onLine, onClose: () => Deferred.unsafeDone(closed, Exit.void) }).pipe(
+          Effect.map((wire) => {
+            link = {
+              id,
+              closed,
+              write: (frame) => wire.write(JSON.stringify(frame)),
+              close: wire.close
             }
-            if (typeof parsed === "object" && parsed !== null && typeof (parsed as HubFrame).type === "string") {
-              onFrame(link, parsed as HubFrame)
-            }
-          }
-          if (result._tag === "LineTooLong") socket.destroy()
-        })
-        socket.on("error", (error) => {
-          if (!connected) resume(Effect.fail(hubUnreachable(`cannot connect to the hub at ${options.socketPath}: ${error.message}`)))
-        })
-        socket.on("close", () => {
-          Deferred.unsafeDone(closed, Exit.void)
-        })
-        return Effect.sync(() => socket.destroy())
+            for (const line of early.splice(0)) onLine(line)
+            return link
+          })
+        )
       })
 
     /** A request on a given link, used during the handshake before the link is the current one. */

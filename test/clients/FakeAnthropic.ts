@@ -18,6 +18,8 @@ export interface FakeAnthropic {
 export interface Script {
   /** Call this tool (by the name the client gives it) once, with this input. */
   readonly tool?: { readonly name: string; readonly input: Record<string, unknown> }
+  /** Or several calls in one answer (parallel tool use), each of a tool the request offers. */
+  readonly tools?: ReadonlyArray<{ readonly name: string; readonly input: Record<string, unknown> }>
   readonly text?: string
 }
 
@@ -32,9 +34,10 @@ let counter = 0
 
 const reply = (body: any, script: Script) => {
   const id = `msg_fake_${++counter}`
-  const useTool = script.tool !== undefined && offersTool(body, script.tool.name) && !hasToolResult(body)
+  const calls = script.tools ?? (script.tool === undefined ? [] : [script.tool])
+  const useTool = calls.length > 0 && calls.every((call) => offersTool(body, call.name)) && !hasToolResult(body)
   const content = useTool
-    ? [{ type: "tool_use", id: `toolu_fake_${counter}`, name: script.tool!.name, input: script.tool!.input }]
+    ? calls.map((call, index) => ({ type: "tool_use", id: `toolu_fake_${counter}_${index}`, name: call.name, input: call.input }))
     : [{ type: "text", text: script.text ?? "Done." }]
   return {
     id,

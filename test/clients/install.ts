@@ -19,9 +19,16 @@ const installedVersion = (name: string): string | undefined => {
   }
 }
 
+/** Every client's launcher: a pin can be present while its platform binary is not. */
+const binaries = ["claude", "opencode", "copilot"]
+
 export default function setup(): void {
   const missing = Object.entries(pinned()).filter(([name, version]) => installedVersion(name) !== version)
-  const claude = path.join(dir, "node_modules", ".bin", "claude")
-  if (missing.length === 0 && fs.existsSync(claude)) return
-  execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: dir, stdio: "inherit" })
+  const launchers = binaries.every((bin) => fs.existsSync(path.join(dir, "node_modules", ".bin", bin)))
+  if (missing.length === 0 && launchers) return
+  // Not `npm ci`: the lockfile lacks the platform packages of opencode-ai that the registry here
+  // does not serve (darwin, musl, windows), which `npm ci` refuses as "out of sync". `npm install`
+  // still installs exactly the locked versions and integrity hashes, and `--no-save` leaves the
+  // lockfile as committed.
+  execFileSync("npm", ["install", "--no-save", "--no-audit", "--no-fund"], { cwd: dir, stdio: "inherit" })
 }

@@ -8,6 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime, Option } from "effect"
 import { Hub, layerWith } from "../../src/hub/Hub.ts"
+import type { Registry } from "../../src/hub/Registry.ts"
 import { HubConfig, type HubConfigShape } from "../../src/hub/HubConfig.ts"
 import { hubWithStore } from "../../src/hub/HubWithStore.ts"
 import { layerUnavailable } from "../../src/hub/Messaging.ts"
@@ -26,7 +27,8 @@ export interface TestHub {
 export const tempDataDir = (prefix = "relay-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
 export interface InProcessHub extends TestHub {
-  readonly runtime: ManagedRuntime.ManagedRuntime<Hub | HubConfig, unknown>
+  /** The hub's services, as an embedding program sees them. */
+  readonly runtime: ManagedRuntime.ManagedRuntime<Hub | HubConfig | Registry, unknown>
   /** With `websocket: true`: the loopback endpoint (any free port) and its token. */
   readonly websocket: { readonly url: string; readonly port: number; readonly token: string } | undefined
 }
