@@ -42,27 +42,23 @@ const openBun = async (path: string): Promise<SqliteConnection> => {
   const specifier = "bun:sqlite"
   const mod = (await import(specifier)) as typeof import("bun:sqlite")
   const db = new mod.Database(path, { create: true, readwrite: true })
-  const cache = new Map<string, SqliteStatement>()
+  const statements = statementCache((sql) => {
+    const stmt = db.prepare(sql)
+    return {
+      run: (...params) => stmt.run(...(params as Array<never>)),
+      get: <T>(...params: ReadonlyArray<SqlValue>) => (stmt.get(...(params as Array<never>)) ?? undefined) as T | undefined,
+      all: <T>(...params: ReadonlyArray<SqlValue>) => stmt.all(...(params as Array<never>)) as Array<T>
+    }
+  })
   return {
     driver: "bun:sqlite",
     exec: (sql) => {
       db.run(sql)
     },
-    prepare: (sql) => {
-      const hit = cache.get(sql)
-      if (hit !== undefined) return hit
-      const stmt = db.prepare(sql)
-      const wrapped: SqliteStatement = {
-        run: (...params) => stmt.run(...(params as Array<never>)),
-        get: <T>(...params: ReadonlyArray<SqlValue>) => (stmt.get(...(params as Array<never>)) ?? undefined) as T | undefined,
-        all: <T>(...params: ReadonlyArray<SqlValue>) => stmt.all(...(params as Array<never>)) as Array<T>
-      }
-      cache.set(sql, wrapped)
-      return wrapped
-    },
+    prepare: statements.prepare,
     inTransaction: () => db.inTransaction,
     close: () => {
-      cache.clear()
+      statements.clear()
       db.close()
     }
   }
@@ -71,37 +67,49 @@ const openBun = async (path: string): Promise<SqliteConnection> => {
 const openBetter = async (path: string): Promise<SqliteConnection> => {
   const mod = (await import("better-sqlite3")) as unknown as { default: typeof import("better-sqlite3") }
   const db = new mod.default(path)
-  const cache = new Map<string, SqliteStatement>()
+  const statements = statementCache((sql) => {
+    const stmt = db.prepare(sql)
+    const returnsData = stmt.reader
+    return {
+      run: (...params) => {
+        // better-sqlite3 refuses `run` on a statement that returns rows (e.g. some PRAGMAs).
+        if (returnsData) {
+          stmt.all(...params)
+          return { changes: 0 }
+        }
+        return stmt.run(...params)
+      },
+      get: <T>(...params: ReadonlyArray<SqlValue>) => stmt.get(...params) as T | undefined,
+      all: <T>(...params: ReadonlyArray<SqlValue>) => stmt.all(...params) as Array<T>
+    }
+  })
   return {
     driver: "better-sqlite3",
     exec: (sql) => {
       db.exec(sql)
     },
-    prepare: (sql) => {
-      const hit = cache.get(sql)
-      if (hit !== undefined) return hit
-      const stmt = db.prepare(sql)
-      const returnsData = stmt.reader
-      const wrapped: SqliteStatement = {
-        run: (...params) => {
-          // better-sqlite3 refuses `run` on a statement that returns rows (e.g. some PRAGMAs).
-          if (returnsData) {
-            stmt.all(...params)
-            return { changes: 0 }
-          }
-          return stmt.run(...params)
-        },
-        get: <T>(...params: ReadonlyArray<SqlValue>) => stmt.get(...params) as T | undefined,
-        all: <T>(...params: ReadonlyArray<SqlValue>) => stmt.all(...params) as Array<T>
-      }
-      cache.set(sql, wrapped)
-      return wrapped
-    },
+    prepare: statements.prepare,
     inTransaction: () => db.inTransaction,
     close: () => {
-      cache.clear()
+      statements.clear()
       db.close()
     }
+  }
+}
+
+/** Statements are prepared once per SQL text and reused: the store runs the same few all the time. */
+const statementCache = (make: (sql: string) => SqliteStatement) => {
+  const cache = new Map<string, SqliteStatement>()
+  return {
+    prepare: (sql: string): SqliteStatement => {
+      let statement = cache.get(sql)
+      if (statement === undefined) {
+        statement = make(sql)
+        cache.set(sql, statement)
+      }
+      return statement
+    },
+    clear: () => cache.clear()
   }
 }
 
