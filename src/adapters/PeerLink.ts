@@ -7,30 +7,14 @@
  * untrusted-peer text. A direct message is confirmed to the hub (`deliver_ack`) only once the host
  * says it reached the session, so a push the host could not show stays unread for `relay_inbox`.
  */
-import * as os from "node:os"
-import * as path from "node:path"
 import { type Duration, Effect, Exit, Logger, LogLevel, Scope, Stream } from "effect"
 import { ensureHub, hubCommand } from "../client/Bootstrap.ts"
 import * as HubClient from "../client/HubClient.ts"
+import { type Env, logLevelFrom, relayPaths } from "../client/RelayEnvironment.ts"
 import { fromPush, type PeerPush } from "../tools/PeerContent.ts"
 import { relayTools } from "../tools/RelayTools.ts"
 import { runTool, type Tool } from "../tools/Tool.ts"
 import { dialWebSocket, type WebSocketConstructor } from "./WebSocketDial.ts"
-
-export type Env = Readonly<Record<string, string | undefined>>
-
-export interface RelayPaths {
-  readonly relayHome: string
-  readonly socketPath: string
-}
-
-const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value.trim() === "" ? undefined : value)
-
-/** `RELAY_HOME` (default `~/.relay`) and `RELAY_HUB_SOCKET` (default `$RELAY_HOME/hub.sock`), as the channel reads them. */
-export const relayPaths = (env: Env, relayHome?: string): RelayPaths => {
-  const home = path.resolve(relayHome ?? nonEmpty(env.RELAY_HOME) ?? path.join(os.homedir(), ".relay"))
-  return { relayHome: home, socketPath: path.resolve(nonEmpty(env.RELAY_HUB_SOCKET) ?? path.join(home, "hub.sock")) }
-}
 
 export interface PeerLinkOptions {
   readonly name: string
@@ -68,19 +52,6 @@ export interface PeerLink {
   readonly close: () => Promise<void>
 }
 
-const logLevel = (raw: string | undefined): LogLevel.LogLevel => {
-  switch (raw?.toLowerCase()) {
-    case "debug":
-      return LogLevel.Debug
-    case "info":
-      return LogLevel.Info
-    case "error":
-      return LogLevel.Error
-    default:
-      return LogLevel.Warning
-  }
-}
-
 /**
  * Opens the peer; registration happens in the background (tool calls made meanwhile wait for it a
  * little, as in the channel). Logs go to stderr, at `RELAY_LOG_LEVEL` (default warning): a host's
@@ -90,7 +61,7 @@ export const openPeerLink = async (options: PeerLinkOptions): Promise<PeerLink> 
   const paths = relayPaths(options.env, options.relayHome)
   const tools = options.tools ?? relayTools
   const logging = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
-  const level = logLevel(options.env.RELAY_LOG_LEVEL)
+  const level = logLevelFrom(options.env.RELAY_LOG_LEVEL, LogLevel.Warning)
   const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
     Effect.runPromise(effect.pipe(Effect.provide(logging), Logger.withMinimumLogLevel(level)))
 

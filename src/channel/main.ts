@@ -9,36 +9,19 @@
  * hub), `RELAY_LOG_LEVEL` (`debug`, `info`, `warning`, `error`; default `info`).
  */
 import * as os from "node:os"
-import * as path from "node:path"
 import { Effect, Logger, LogLevel } from "effect"
 import { ensureHub } from "../client/Bootstrap.ts"
 import * as HubClient from "../client/HubClient.ts"
+import { logLevelFrom, relayPaths } from "../client/RelayEnvironment.ts"
 import { serve, serverVersion } from "./Channel.ts"
 import { gitBranch, resolveName, sessionFile } from "./Identity.ts"
-
-const logLevel = (raw: string | undefined): LogLevel.LogLevel => {
-  switch (raw?.toLowerCase()) {
-    case "debug":
-      return LogLevel.Debug
-    case "warning":
-    case "warn":
-      return LogLevel.Warning
-    case "error":
-      return LogLevel.Error
-    default:
-      return LogLevel.Info
-  }
-}
-
-const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value.trim() === "" ? undefined : value)
 
 export const channelProgram = (env: Readonly<Record<string, string | undefined>> = process.env) =>
   Effect.gen(function* () {
     const userHome = os.homedir()
     // One hub per machine, whichever harness starts it: the plugin does not get a hub of its own
     // (OpenCode and Copilot sessions must find the same one). An empty value means "not set".
-    const relayHome = path.resolve(nonEmpty(env.RELAY_HOME) ?? path.join(userHome, ".relay"))
-    const socketPath = path.resolve(nonEmpty(env.RELAY_HUB_SOCKET) ?? path.join(relayHome, "hub.sock"))
+    const { relayHome, socketPath } = relayPaths(env)
     const cwd = process.cwd()
     const parentPid = process.ppid
     const identity = resolveName({ env, home: userHome, parentPid, cwd })
@@ -65,7 +48,7 @@ export const channelProgram = (env: Readonly<Record<string, string | undefined>>
     }).pipe(Effect.scoped, Effect.provide(hubLayer))
   }).pipe(
     Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))),
-    Logger.withMinimumLogLevel(logLevel(env.RELAY_LOG_LEVEL))
+    Logger.withMinimumLogLevel(logLevelFrom(env.RELAY_LOG_LEVEL, LogLevel.Info))
   )
 
 /** Runs the channel until Claude Code goes away. */
