@@ -126,6 +126,9 @@ const tryLock = (lockPath: string): boolean => {
   }
 }
 
+/** How large `hub.log` may grow before a spawn starts a new one. */
+export const maxHubLogBytes = 4 * 1024 * 1024
+
 /** Starts a hub detached; returns its pid. */
 export const spawnHub = Effect.fn("Bootstrap.spawnHub")(function* (options: BootstrapOptions) {
   const [command, ...args] = options.command ?? hubCommand()
@@ -136,7 +139,10 @@ export const spawnHub = Effect.fn("Bootstrap.spawnHub")(function* (options: Boot
   return yield* Effect.try({
     try: () => {
       fs.mkdirSync(options.home, { recursive: true, mode: 0o700 })
-      const log = fs.openSync(path.join(options.home, "hub.log"), "a", 0o600)
+      const logPath = path.join(options.home, "hub.log")
+      // Every spawned hub appends here; past the cap the old log becomes hub.log.1 (one generation).
+      if ((fs.statSync(logPath, { throwIfNoEntry: false })?.size ?? 0) > maxHubLogBytes) fs.renameSync(logPath, `${logPath}.1`)
+      const log = fs.openSync(logPath, "a", 0o600)
       try {
         const child = spawn(command, args, { detached: true, stdio: ["ignore", log, log], env, cwd: options.home })
         child.on("error", () => {})
