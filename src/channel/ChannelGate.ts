@@ -29,6 +29,29 @@ const channelFlags = ["--channels", "--dangerously-load-development-channels"]
 const printFlags = ["-p", "--print"]
 
 /**
+ * The entries the channel flags name (`server:relay`, `plugin:relay@relay-hub`, …). The flags take
+ * a space-separated list, so every argument up to the next option belongs to them.
+ */
+export const channelEntries = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const entries: Array<string> = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const flag = channelFlags.find((candidate) => arg === candidate || arg.startsWith(`${candidate}=`))
+    if (flag === undefined) continue
+    if (arg !== flag) entries.push(arg.slice(flag.length + 1))
+    while (i + 1 < args.length && !args[i + 1]!.startsWith("-")) entries.push(args[++i]!)
+  }
+  return entries.flatMap((entry) => entry.split(",")).map((entry) => entry.trim()).filter((entry) => entry.length > 0)
+}
+
+/**
+ * Our server as the flags name it: `server:relay` (`.mcp.json`, `claude mcp add relay`) or the
+ * plugin `relay@<marketplace>`. Another server's channel (`plugin:telegram@…`) does not enable
+ * ours: Claude Code drops our notifications then, so confirming them would lose the messages.
+ */
+const isOurs = (entry: string): boolean => entry === "server:relay" || entry.startsWith("plugin:relay@")
+
+/**
  * Decides from the MCP client's name and its command line. Anything that is not Claude Code (the
  * SDK client in tests, another harness) is `unknown`, and gets pushes.
  */
@@ -36,5 +59,5 @@ export const decide = (clientName: string | undefined, args: ReadonlyArray<strin
   if (clientName !== "claude-code" || args === undefined) return "unknown"
   const has = (flags: ReadonlyArray<string>) => args.some((arg) => flags.some((flag) => arg === flag || arg.startsWith(`${flag}=`)))
   if (has(printFlags)) return "disabled"
-  return has(channelFlags) ? "enabled" : "disabled"
+  return channelEntries(args).some(isOurs) ? "enabled" : "disabled"
 }

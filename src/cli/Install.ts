@@ -21,6 +21,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Console, Effect } from "effect"
 import { hubCommand, packageRoot } from "../client/Bootstrap.ts"
+import { nonEmpty } from "../client/RelayEnvironment.ts"
 import { CommandFailed, UsageError } from "./CliErrors.ts"
 
 
@@ -47,16 +48,17 @@ export const defaultContext = (): InstallContext => ({
   }
 })
 
-const home = (context: InstallContext) => context.env.HOME ?? os.homedir()
+// An empty variable means "not set", as OpenCode and Copilot read them; never a path relative to the cwd.
+const home = (context: InstallContext) => nonEmpty(context.env.HOME) ?? os.homedir()
 
 /** OpenCode's user plugin directory: `$XDG_CONFIG_HOME/opencode/plugins` (default `~/.config`). */
 export const openCodePluginDir = (context: InstallContext, scope: Scope): string =>
   scope === "project"
     ? path.join(context.cwd, ".opencode", "plugins")
-    : path.join(context.env.XDG_CONFIG_HOME ?? path.join(home(context), ".config"), "opencode", "plugins")
+    : path.join(nonEmpty(context.env.XDG_CONFIG_HOME) ?? path.join(home(context), ".config"), "opencode", "plugins")
 
 export const copilotExtensionDir = (context: InstallContext): string =>
-  path.join(context.env.COPILOT_HOME ?? path.join(home(context), ".copilot"), "extensions", "relay")
+  path.join(nonEmpty(context.env.COPILOT_HOME) ?? path.join(home(context), ".copilot"), "extensions", "relay")
 
 const marker = "Installed by `relay install`"
 
@@ -73,6 +75,21 @@ import { start } from "./relay.bundle.mjs"
 
 await start(joinSession, { hubCommand: ${JSON.stringify(hubCommand(root))} })
 `
+
+/** True when `file` is absent or was written by `relay install` (it carries the marker). */
+const oursOrAbsent = (file: string): boolean => {
+  try {
+    return fs.readFileSync(file, "utf8").includes(marker)
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT"
+  }
+}
+
+const notOurs = (harness: string, file: string) =>
+  new CommandFailed({
+    message: `${harness}: ${file} exists and was not written by \`relay install\`; left as it is. Move it away and run the install again.`,
+    exitCode: 1
+  })
 
 const which = (context: InstallContext, command: string): string | undefined => {
   for (const dir of (context.env.PATH ?? "").split(path.delimiter)) {
@@ -98,6 +115,7 @@ const installOpenCode = (context: InstallContext, scope: Scope) =>
   Effect.gen(function* () {
     const dir = openCodePluginDir(context, scope)
     const file = path.join(dir, "relay.ts")
+    if (!oursOrAbsent(file)) return yield* notOurs("opencode", file)
     yield* attempt(`cannot write ${file}`, () => {
       fs.mkdirSync(dir, { recursive: true })
       fs.writeFileSync(file, openCodePluginSource(context.root))
@@ -109,6 +127,7 @@ const uninstallOpenCode = (context: InstallContext, scope: Scope) =>
   Effect.gen(function* () {
     const file = path.join(openCodePluginDir(context, scope), "relay.ts")
     if (!fs.existsSync(file)) return yield* Console.log(`opencode: nothing to remove (${file} does not exist)`)
+    if (!oursOrAbsent(file)) return yield* Console.log(`opencode: nothing to remove (${file} was not written by \`relay install\`; left as it is)`)
     yield* attempt(`cannot remove ${file}`, () => fs.rmSync(file))
     yield* Console.log(`opencode: removed ${file}`)
   })
@@ -117,6 +136,8 @@ const installCopilot = (context: InstallContext) =>
   Effect.gen(function* () {
     const dir = copilotExtensionDir(context)
     const bundle = path.join(dir, "relay.bundle.mjs")
+    const file = path.join(dir, "extension.mjs")
+    if (!oursOrAbsent(file)) return yield* notOurs("copilot", file)
     yield* attempt(`cannot create ${dir}`, () => fs.mkdirSync(dir, { recursive: true }))
     const built = spawnSync(
       bunFor(context.root),
@@ -126,7 +147,6 @@ const installCopilot = (context: InstallContext) =>
     if (built.status !== 0) {
       return yield* new CommandFailed({ message: `copilot: bundling the extension failed: ${built.stderr || built.stdout || built.error?.message}`, exitCode: 1 })
     }
-    const file = path.join(dir, "extension.mjs")
     yield* attempt(`cannot write ${file}`, () => fs.writeFileSync(file, copilotExtensionSource(context.root)))
     yield* Console.log(`copilot: wrote ${file} and ${bundle}; extensions are experimental: start copilot with --experimental`)
   })
@@ -135,7 +155,15 @@ const uninstallCopilot = (context: InstallContext) =>
   Effect.gen(function* () {
     const dir = copilotExtensionDir(context)
     if (!fs.existsSync(dir)) return yield* Console.log(`copilot: nothing to remove (${dir} does not exist)`)
-    yield* attempt(`cannot remove ${dir}`, () => fs.rmSync(dir, { recursive: true, force: true }))
+    const file = path.join(dir, "extension.mjs")
+    if (!oursOrAbsent(file)) return yield* Console.log(`copilot: nothing to remove (${file} was not written by \`relay install\`; left as it is)`)
+    // Only the two files the install wrote: anything else in the directory is the user's.
+    yield* attempt(`cannot remove ${dir}`, () => {
+      fs.rmSync(file, { force: true })
+      fs.rmSync(path.join(dir, "relay.bundle.mjs"), { force: true })
+      if (fs.readdirSync(dir).length === 0) fs.rmdirSync(dir)
+    })
+    if (fs.existsSync(dir)) return yield* Console.log(`copilot: removed the relay files from ${dir}; other files there were left as they are`)
     yield* Console.log(`copilot: removed ${dir}`)
   })
 

@@ -237,7 +237,18 @@ export const make = (options: HubClientOptions): Effect.Effect<Context.Tag.Servi
             onFrame(link, parsed as HubFrame)
           }
         }
-        return dial({ onLine, onClose: () => Deferred.unsafeDone(closed, Exit.void) }).pipe(
+        const onClose = () => {
+          Deferred.unsafeDone(closed, Exit.void)
+          // Requests of the handshake too: nobody else would fail them before their timeout.
+          failPending(id, hubUnreachable("the connection to the hub closed before it answered"))
+        }
+        return dial({ onLine, onClose }).pipe(
+          // A port that accepts but never completes the WebSocket upgrade must not hold the
+          // reconnect loop for ever.
+          Effect.timeoutFail({
+            duration: requestTimeout,
+            onTimeout: () => hubUnreachable(`the hub did not accept the connection within ${Duration.format(requestTimeout)}`)
+          }),
           Effect.map((wire) => {
             link = {
               id,
@@ -328,11 +339,23 @@ export const make = (options: HubClientOptions): Effect.Effect<Context.Tag.Servi
       })
 
     let generation = 0
+    /** Settles when the handshake in progress (if any) has ended, whichever way. */
+    let handshaking: Deferred.Deferred<void> | undefined
     const connectOnce = Effect.gen(function* () {
       if (options.ensureHub !== undefined) yield* options.ensureHub
       const link = yield* openLink(nextLinkId++)
-      const registered = yield* handshake(link).pipe(Effect.onError(() => Effect.sync(link.close)))
-      yield* Ref.set(currentLink, Option.some(link))
+      const settled = Deferred.unsafeMake<void>(FiberId.none)
+      handshaking = settled
+      const registered = yield* handshake(link).pipe(
+        Effect.tap(() => Ref.set(currentLink, Option.some(link))),
+        Effect.onError(() => Effect.sync(link.close)),
+        Effect.ensuring(
+          Effect.sync(() => {
+            if (handshaking === settled) handshaking = undefined
+            Deferred.unsafeDone(settled, Exit.void)
+          })
+        )
+      )
       generation++
       yield* SubscriptionRef.set(state, { _tag: "Ready", name: registered, generation })
       yield* Deferred.succeed(firstReady, undefined)
@@ -374,6 +397,14 @@ export const make = (options: HubClientOptions): Effect.Effect<Context.Tag.Servi
     const currentOrFail: Effect.Effect<Link, HubError> = Effect.gen(function* () {
       const link = yield* Ref.get(currentLink)
       if (Option.isSome(link)) return link.value
+      // A hub that answered is being registered with (rooms rejoined): that is not a gap. Pushes
+      // arrive in this window, and their deliver_ack must not be dropped as "hub unreachable".
+      const inProgress = handshaking
+      if (inProgress !== undefined) {
+        yield* Deferred.await(inProgress).pipe(Effect.timeout(requestTimeout), Effect.ignore)
+        const registered = yield* Ref.get(currentLink)
+        if (Option.isSome(registered)) return registered.value
+      }
       const everReady = yield* Deferred.isDone(firstReady)
       if (!everReady) {
         yield* awaitReady(startupWait)

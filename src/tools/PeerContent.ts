@@ -21,10 +21,18 @@ export interface PeerPush {
 
 export const MetaKeyPattern = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 
-/** Matches `<peer_message`, `</peer_message`, `< / channel` …, in any case. */
-const wrapperTag = /<(\s*\/?\s*)(peer_message|channel)/gi
+/** The tag name with invisible format characters (zero-width space, soft hyphen, …) allowed between its letters. */
+const spelled = (name: string): string => [...name].join("\\p{Cf}*")
 
-export const defuse = (text: string): string => text.replace(wrapperTag, (_match, slash: string, tag: string) => `&lt;${slash}${tag}`)
+/**
+ * Matches `<peer_message`, `</peer_message`, `< / channel` …, in any case, also when what a reader
+ * cannot see or would skip sits between `<` and the name (`<\u200b/`, `<\\/`, `<//`), inside the
+ * name, or the `<` is a full-width or small form (`＜`, `﹤`).
+ */
+const wrapperTag = new RegExp(`[<\\uFF1C\\uFE64][\\s\\p{Cf}\\\\/]*(?:${spelled("peer_message")}|${spelled("channel")})`, "giu")
+
+/** Escapes the `<` of every wrapper tag spelling; the rest of the text stays as written. */
+export const defuse = (text: string): string => text.replace(wrapperTag, (match) => `&lt;${match.slice(1)}`)
 
 const attribute = (value: string): string =>
   value.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
