@@ -56,10 +56,20 @@ export const toMeta = (fields: Readonly<Record<string, unknown>>): Record<string
   for (const [key, value] of Object.entries(fields)) {
     if (!MetaKeyPattern.test(key)) continue
     const text = str(value)
-    if (text !== undefined) meta[key] = text
+    if (text === undefined) continue
+    // Ids a peer chose (a room msg_id, a broadcast_id, a reply_to) become attributes of the rendered
+    // <channel …> tag: only id-shaped values go there; the content's hint still carries them escaped.
+    if (peerChosenIds.has(key) && !IdPattern.test(text)) continue
+    meta[key] = text
   }
   return meta
 }
+
+/** Meta keys whose values a peer can choose freely. */
+const peerChosenIds = new Set(["msg_id", "reply_to", "ask_id", "broadcast_id", "thread_id"])
+
+/** What every id the hub or our clients make looks like (hub message ids, UUIDs, `<id>:<name>`). */
+export const IdPattern = /^[\w.:@+-]{1,256}$/
 
 /**
  * A hub push as `{content, meta}`; `undefined` for frames that are not for the model. Unknown push
