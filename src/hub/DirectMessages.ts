@@ -60,6 +60,15 @@ export const make = Effect.gen(function* () {
   const registry = yield* Registry
   const config = yield* HubConfig
 
+  /**
+   * Protocol-6 sessions whose queued mail the mailbox has started to push. Until then a new message
+   * waits in the store for that flush: pushed live first, it would raise `pushedUpTo` past the older
+   * queued ones, and the flush would skip them (and break per-sender FIFO).
+   */
+  const flushed = new WeakSet<Peer>()
+
+  const pushesLive = (peer: Peer) => peer.protocolVersion === "5" || flushed.has(peer)
+
   /** Pushes one stored message to its recipient if connected and not already pushed there. */
   const push = (peer: Peer, message: DirectMessage, line: string): boolean => {
     if ((pushedUpTo.get(peer) ?? 0) >= message.seq) return true
@@ -83,30 +92,47 @@ export const make = Effect.gen(function* () {
       )
       const peer = registry.lookup(recipient)
       const notPushed: Array<string> = []
+      // Pushed to a protocol-5 session that registered while the burst was being written.
+      const deliveredLate: Array<string> = []
+      // Answered once the store says what the acks say (no extra write in the common case).
+      const answers: Array<Effect.Effect<boolean>> = []
       for (let i = 0; i < appends.length; i++) {
         const command = appends[i]!
         const result = results[i]!
         if (result._tag === "Left") {
-          yield* Deferred.fail(command.reply, storeFailure(result.left))
+          answers.push(Deferred.fail(command.reply, storeFailure(result.left)))
           continue
         }
         const { message, duplicate } = result.right
         let pushed = false
-        if (peer !== undefined && !duplicate) pushed = push(peer, message, encodeFrame(incomingMessage(message)))
-        if (deliverOnWrite && !duplicate && !(pushed && peer === before)) notPushed.push(message.id)
-        yield* Deferred.succeed(command.reply, { result: result.right, pushed })
+        if (peer !== undefined && !duplicate && pushesLive(peer)) pushed = push(peer, message, encodeFrame(incomingMessage(message)))
+        if (!duplicate) {
+          // Whichever protocol-5 session took the push (the one seen before the write or a newer
+          // one), the message is delivered; otherwise the store must say queued.
+          const delivered = pushed && cannotConfirm(peer)
+          if (deliverOnWrite && !delivered) notPushed.push(message.id)
+          if (!deliverOnWrite && delivered) deliveredLate.push(message.id)
+        }
+        answers.push(Deferred.succeed(command.reply, { result: result.right, pushed }))
       }
       if (notPushed.length > 0) {
         yield* store.requeue(recipient, notPushed).pipe(
           Effect.catchAll((error) => Effect.logError("could not put unpushed messages back in the mailbox", { recipient, error: error.message }))
         )
       }
+      if (deliveredLate.length > 0) {
+        yield* store.markDelivered(recipient, deliveredLate).pipe(
+          Effect.catchAll((error) => Effect.logError("could not record pushed messages as delivered", { recipient, error: error.message }))
+        )
+      }
+      yield* Effect.all(answers, { discard: true })
     })
 
   /** A protocol-6 session that connects gets what waited for it, then word of anything dropped. */
   const flush = (peer: Peer) =>
     Effect.gen(function* () {
       if (peer.protocolVersion !== "6" || !peer.isOpen()) return
+      flushed.add(peer)
       let sinceId: string | undefined
       for (;;) {
         const page = yield* store.unread(peer.name, { limit: Limits.inboxMaxLimit, sinceId })

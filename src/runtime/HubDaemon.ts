@@ -37,7 +37,8 @@ export const hubProgram = (options: HubDaemonOptions) =>
         fs.chmodSync(pidFile, 0o600)
       }),
       () =>
-        Effect.sync(() => {
+        // `try`, not `sync`: a pid file removed meanwhile throws, and `ignore` does not catch defects.
+        Effect.try(() => {
           const owner = fs.readFileSync(pidFile, { encoding: "utf8", flag: "r" }).trim()
           if (owner === String(process.pid)) fs.rmSync(pidFile, { force: true })
         }).pipe(Effect.ignore)

@@ -106,19 +106,41 @@ const claimAndListen = (server: net.Server, socketPath: string) =>
     })
   )
 
+/** Creates the socket's directory (0700) when it is missing; an existing one is left as it is. */
+const ensureSocketDir = (socketPath: string) =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 })
+    },
+    catch: (error) => new SocketPathError({ socketPath, reason: `cannot create its directory (${String(error)})` })
+  })
+
+/** How long a client refused at the connection cap has to read its `err` before it is closed. */
+const refusedGraceMillis = 2_000
+
 /** Serves the hub on `HubConfig.socketPath` for the life of the layer. */
 export const layer = Layer.scopedDiscard(
   Effect.gen(function* () {
     const hub = yield* Hub
     const config = yield* HubConfig
     const socketPath = config.socketPath
-    yield* ensurePrivateDir(path.dirname(socketPath))
+    const socketDir = path.dirname(socketPath)
+    // The data directory is ours to keep private. A socket placed elsewhere (RELAY_HUB_SOCKET in
+    // /tmp or $HOME) must not chmod that shared directory — on /tmp it failed and the hub did not
+    // start; $HOME became 0700 — the socket file itself is 0600.
+    yield* path.resolve(socketDir) === path.resolve(config.dataDir) ? ensurePrivateDir(socketDir) : ensureSocketDir(socketPath)
 
     const run = yield* FiberSet.makeRuntime<never>()
     const server = net.createServer({ allowHalfOpen: false, pauseOnConnect: false })
     server.on("connection", (socket) => {
       if (hub.connectionCount() >= config.maxConnections) {
+        // A refused client may hang up before reading its refusal: the EPIPE of that write must not
+        // become an uncaught error (it killed the hub). One that never closes is cut off.
+        socket.on("error", () => {})
         socket.end(`${JSON.stringify({ type: "err", code: "bad_args", message: `the hub is at its connection cap (${config.maxConnections}); try again later` })}\n`)
+        const timer = setTimeout(() => socket.destroy(), refusedGraceMillis)
+        timer.unref?.()
+        socket.once("close", () => clearTimeout(timer))
         return
       }
       const connection = fromNetSocket(socket, {

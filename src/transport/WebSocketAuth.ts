@@ -13,16 +13,26 @@ export const CloseCodes = { authFailed: 4003, tooSlow: 1008, tooBig: 1009, stopp
 
 export const tokenFilePath = (dataDir: string) => path.join(dataDir, "ws.token")
 
-/** The configured token, else the one in `<dataDir>/ws.token`, created (0600) on first start. */
+/**
+ * The configured token, else the one in `<dataDir>/ws.token`, created (0600) on first start. An
+ * empty file (a crash between creating and writing it) gets a fresh token: the endpoint listens on
+ * loopback TCP, which every local user can reach, so the empty string must never be the password.
+ */
 export const loadOrCreateToken = (dataDir: string, configured: string | undefined) =>
   Effect.sync(() => {
     if (configured !== undefined) return configured
     const file = tokenFilePath(dataDir)
+    const fresh = () => crypto.randomBytes(32).toString("hex") + "\n"
     try {
-      fs.writeFileSync(file, crypto.randomBytes(32).toString("hex") + "\n", { mode: 0o600, flag: "wx" })
+      fs.writeFileSync(file, fresh(), { mode: 0o600, flag: "wx" })
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
     }
+    // `mode` only applies to a new file; one left behind readable by others is made private.
+    fs.chmodSync(file, 0o600)
+    const token = fs.readFileSync(file, "utf8").trim()
+    if (token !== "") return token
+    fs.writeFileSync(file, fresh(), { mode: 0o600 })
     return fs.readFileSync(file, "utf8").trim()
   })
 
