@@ -148,7 +148,13 @@ export const envKnobs = {
 /** The same duration grammar as the `relay` flags (see `DurationText.ts`). */
 const durationVar = (name: string) =>
   Config.string(name).pipe(
-    Config.mapOrFail((raw) => Either.mapLeft(parseDuration(raw), (why) => ConfigError.InvalidData([name], `${name}: ${why}`)))
+    Config.mapOrFail((raw) =>
+      Either.flatMap(
+        Either.mapLeft(parseDuration(raw), (why) => ConfigError.InvalidData([name], `${name}: ${why}`)),
+        // Zero would turn a sweep into a busy loop and a probe into instant eviction.
+        (d) => (Duration.toMillis(d) > 0 ? Either.right(d) : Either.left(ConfigError.InvalidData([name], `${name}='${raw}' must be longer than 0`)))
+      )
+    )
   )
 
 /** A port number, `0` (off, returned as -1) or `auto` (any free port, returned as 0). */

@@ -54,6 +54,17 @@ export const make = Effect.gen(function* () {
     open: Effect.fn("OpenAsks.open")(function* (broadcastId: string, asker: Peer, recipients: ReadonlyArray<Peer>) {
       const now = yield* Clock.currentTimeMillis
       prune(now)
+      // Another session's open question with this id would be overwritten, and its replies would
+      // come to this asker: the id is taken until those questions expire.
+      for (const recipient of recipients) {
+        const open = asks.get(askIdOf(broadcastId, recipient.name))
+        if (open !== undefined && open.asker !== asker && open.askerName !== asker.name) {
+          return yield* requestError(
+            "bad_args",
+            `broadcast_id '${broadcastId.slice(0, 64)}' is in use by another session's open question; use a fresh id (a UUID)`
+          )
+        }
+      }
       if (asks.size + recipients.length > config.maxOpenAsks) {
         return yield* requestError(
           "bad_args",

@@ -3,8 +3,8 @@
  * NDJSON lines. The acceptor feeds frames in with `receive` and says how to send and close.
  *
  * Frames wait in a bounded queue while the session works; a client that keeps more than
- * `maxQueuedFrames` unprocessed is a producer faster than the hub and is disconnected (WebSocket has
- * no portable way to stop reading).
+ * `maxQueuedFrames` frames or `maxQueuedBytes` unprocessed is a producer faster than the hub and is
+ * disconnected (WebSocket has no portable way to stop reading).
  */
 import { Effect, Exit, Mailbox, Stream } from "effect"
 import { allocateConnectionId, type Connection, type TransportName } from "../hub/Connection.ts"
@@ -28,11 +28,17 @@ export interface FrameConnection extends Connection {
 
 export const makeFrameConnection = (
   io: FrameIo,
-  options: { readonly transport: TransportName; readonly maxOutboundBytes: number; readonly maxQueuedFrames: number }
+  options: {
+    readonly transport: TransportName
+    readonly maxOutboundBytes: number
+    readonly maxQueuedFrames: number
+    readonly maxQueuedBytes: number
+  }
 ): FrameConnection => {
   const id = allocateConnectionId()
   const inbox = Effect.runSync(Mailbox.make<string>())
   let queued = 0
+  let queuedBytes = 0
   let open = true
   let reason: string | undefined
 
@@ -51,7 +57,7 @@ export const makeFrameConnection = (
       return false
     }
     if (!io.send(line)) {
-      shut(1008, "slow consumer: the transport refused a frame")
+      shut(1008, "the transport refused a frame (closing, or past its backpressure limit)")
       return false
     }
     return true
@@ -60,6 +66,7 @@ export const makeFrameConnection = (
   const lines: Stream.Stream<string> = Mailbox.toStream(inbox).pipe(
     Stream.mapConcat((text) => {
       queued--
+      queuedBytes -= text.length
       return splitFrameText(text)
     })
   )
@@ -74,8 +81,9 @@ export const makeFrameConnection = (
     closeReason: () => reason,
     receive: (text) => {
       if (!open) return
-      if (++queued > options.maxQueuedFrames) {
-        shut(1008, `too many requests in flight (more than ${options.maxQueuedFrames} frames unanswered)`)
+      queuedBytes += text.length
+      if (++queued > options.maxQueuedFrames || queuedBytes > options.maxQueuedBytes) {
+        shut(1008, `too many requests in flight (more than ${options.maxQueuedFrames} frames or ${options.maxQueuedBytes} bytes unanswered)`)
         return
       }
       inbox.unsafeOffer(text)

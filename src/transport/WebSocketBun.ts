@@ -9,6 +9,7 @@ import { type FrameConnection, makeFrameConnection } from "./FrameConnection.ts"
 import { checkAuthFrame, CloseCodes, isAllowedOrigin } from "./WebSocketAuth.ts"
 import {
   maxFrameBytes,
+  maxQueuedBytes,
   maxQueuedFrames,
   prepareEndpoint,
   publishPort,
@@ -44,7 +45,7 @@ export const layer = Layer.scoped(
           bufferedAmount: () => ws.getBufferedAmount(),
           close: (code, reason) => ws.close(code, reason)
         },
-        { transport: "websocket", maxOutboundBytes: config.maxOutboundBytes, maxQueuedFrames }
+        { transport: "websocket", maxOutboundBytes: config.maxOutboundBytes, maxQueuedFrames, maxQueuedBytes }
       )
       ws.data.connection = connection
       run(serveFrames(connection))

@@ -60,6 +60,9 @@ export const prepareEndpoint = Effect.gen(function* () {
 /** Frames a client may send ahead of the hub's answers before it is cut off. */
 export const maxQueuedFrames = 1024
 
+/** And bytes: 1,024 frames of a megabyte each would otherwise be a gigabyte per connection. */
+export const maxQueuedBytes = 8 * 1024 * 1024
+
 /** Bytes a frame may carry: a line, or several lines adding up to no more than one line's cap. */
 export const maxFrameBytes = Limits.maxLineBytes
 

@@ -9,6 +9,7 @@ import { makeFrameConnection } from "./FrameConnection.ts"
 import { checkAuthFrame, CloseCodes, isAllowedOrigin } from "./WebSocketAuth.ts"
 import {
   maxFrameBytes,
+  maxQueuedBytes,
   maxQueuedFrames,
   prepareEndpoint,
   publishPort,
@@ -58,14 +59,16 @@ export const layer = Layer.scoped(
         }
         const connection = makeFrameConnection(
           {
+            // A closing socket would take the frame and never deliver it: say so instead.
             send: (text) => {
+              if (ws.readyState !== ws.OPEN) return false
               ws.send(text)
               return true
             },
             bufferedAmount: () => ws.bufferedAmount,
             close: (code, reason) => ws.close(code, reason)
           },
-          { transport: "websocket", maxOutboundBytes: config.maxOutboundBytes, maxQueuedFrames }
+          { transport: "websocket", maxOutboundBytes: config.maxOutboundBytes, maxQueuedFrames, maxQueuedBytes }
         )
         ws.on("message", (message, binary) => {
           const text = binary ? "" : message.toString()

@@ -65,6 +65,9 @@ describe("relay command (bin/relay on Bun)", () => {
     const badEnv = await relay(["hub"], { ...env, RELAY_SWEEP_INTERVAL: "often" })
     expect(badEnv.code).toBe(2)
     expect(badEnv.stderr).toMatch(/RELAY_SWEEP_INTERVAL\W+'often' is not a duration/)
+    const zero = await relay(["hub"], { ...env, RELAY_SWEEP_INTERVAL: "0" })
+    expect(zero.code).toBe(2)
+    expect(zero.stderr).toMatch(/RELAY_SWEEP_INTERVAL='0' must be longer than 0/)
     expect(fs.existsSync(path.join(env.RELAY_HOME, "hub.sock"))).toBe(false)
   })
 

@@ -495,6 +495,25 @@ export const hubSuite = (kind: HubKind) =>
         expect(a.pushes("incoming_reply").map((f) => f.text)).toEqual(["me", "and more"])
       })
 
+      it("a broadcast_id still open for another asker is refused, so its replies cannot be taken over", async () => {
+        const hub = await start()
+        const a = await peer(hub, "alice")
+        const b = await peer(hub, "bob")
+        const m = await peer(hub, "mallory")
+        await a.request({ type: "broadcast", question: "q", broadcast_id: "shared-id" })
+        const taken = await m.request({ type: "broadcast", question: "mine now", broadcast_id: "shared-id" })
+        expect(taken).toMatchObject({ type: "err", code: "bad_args", req_id: taken.req_id })
+        expect(taken.message).toContain("in use")
+        // The asker itself may reuse its id (a follow-up in the same thread).
+        expect(await a.request({ type: "broadcast", question: "q2", broadcast_id: "shared-id" })).toMatchObject({
+          type: "broadcast_ack"
+        })
+        const ask = await b.waitFor((f) => f.type === "incoming_ask" && f.question === "q")
+        expect(await b.request({ type: "reply", ask_id: ask.ask_id, text: "for alice" })).toMatchObject({ type: "ack" })
+        await a.waitFor((f) => f.type === "incoming_reply" && f.text === "for alice")
+        expect(m.pushes("incoming_reply")).toEqual([])
+      })
+
       it("refuses the broadcast that would pass the open-asks cap by one, and keeps the asks already open", async () => {
         const hub = await start({ maxOpenAsks: 2 })
         const a = await peer(hub, "alice")
