@@ -52,8 +52,13 @@ const inboxEntry = (message: DirectMessage) => ({
 /** The same message pushed live. */
 export const incomingMessage = (message: DirectMessage): Frame => ({ type: "incoming_message", ...inboxEntry(message) })
 
-/** Pushes on one connection never repeat: the highest seq pushed to each live peer. */
-const pushedUpTo = new WeakMap<Peer, number>()
+/**
+ * What was pushed on a protocol-6 connection and not yet confirmed: a flush (on connect, after a
+ * rename) skips these, so a push never repeats on one connection. Ids, not a highest seq, because a
+ * rename can merge in older mail. Bounded: a client that never confirms loses only this memory.
+ */
+const unconfirmed = new WeakMap<Peer, Set<string>>()
+const maxUnconfirmed = 1_000
 
 export const make = Effect.gen(function* () {
   const store = yield* Store
@@ -62,8 +67,7 @@ export const make = Effect.gen(function* () {
 
   /**
    * Protocol-6 sessions whose queued mail the mailbox has started to push. Until then a new message
-   * waits in the store for that flush: pushed live first, it would raise `pushedUpTo` past the older
-   * queued ones, and the flush would skip them (and break per-sender FIFO).
+   * waits in the store for that flush, so it cannot overtake older queued ones (per-sender FIFO).
    */
   const flushed = new WeakSet<Peer>()
 
@@ -71,9 +75,16 @@ export const make = Effect.gen(function* () {
 
   /** Pushes one stored message to its recipient if connected and not already pushed there. */
   const push = (peer: Peer, message: DirectMessage, line: string): boolean => {
-    if ((pushedUpTo.get(peer) ?? 0) >= message.seq) return true
+    if (peer.protocolVersion === "5") return peer.sendLine(line)
+    let pushed = unconfirmed.get(peer)
+    if (pushed === undefined) {
+      pushed = new Set()
+      unconfirmed.set(peer, pushed)
+    }
+    if (pushed.has(message.id)) return true
     if (!peer.sendLine(line)) return false
-    pushedUpTo.set(peer, message.seq)
+    pushed.add(message.id)
+    if (pushed.size > maxUnconfirmed) pushed.delete(pushed.values().next().value!)
     return true
   }
 
@@ -260,6 +271,12 @@ export const make = Effect.gen(function* () {
 
     deliverAck: (peer: Peer, frame: ClientFrameOf<"deliver_ack">): Effect.Effect<Outcome, RequestError> =>
       store.markDelivered(peer.name, frame.msg_ids).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            const pushed = unconfirmed.get(peer)
+            if (pushed !== undefined) for (const id of frame.msg_ids) pushed.delete(id)
+          })
+        ),
         Effect.mapError(storeFailure),
         Effect.map((changed) => ({ type: "ack", confirmed: changed.length }))
       ),
@@ -284,10 +301,12 @@ export const make = Effect.gen(function* () {
         return { type: "msg_status_result", msg_id: message.id, from: message.from, to: message.to, state: message.state, ts: message.ts }
       }),
 
-    renamed: (oldName: string, newName: string) =>
-      store.renamePeer(oldName, newName).pipe(
+    renamed: (peer: Peer, oldName: string) =>
+      store.renamePeer(oldName, peer.name).pipe(
+        // Mail that waited under the new name is this session's now.
+        Effect.zipRight(mailboxes.tell(peer.name, { _tag: "Flush", peer })),
         Effect.catchAll((error) =>
-          Effect.logError("rename could not move the mailbox and groups", { from: oldName, to: newName, error: error.message })
+          Effect.logError("rename could not move the mailbox and groups", { from: oldName, to: peer.name, error: error.message })
         )
       )
   }

@@ -97,7 +97,7 @@ const handlers: { readonly [K in ClientFrame["type"]]: Handler<K> } = {
       yield* registry.rename(peer, frame.new_name)
       if (oldName !== peer.name) {
         const messaging = yield* Messaging
-        yield* messaging.renamed(oldName, peer.name)
+        yield* messaging.renamed(peer, oldName)
         yield* Effect.logInfo("peer renamed").pipe(Effect.annotateLogs({ peer: peer.name, from: oldName }))
       }
       return ack

@@ -37,8 +37,8 @@ export class Messaging extends Context.Tag("relay/Messaging")<
   {
     /** A peer registered: push what waited for it. */
     readonly connected: (peer: Peer) => Effect.Effect<void>
-    /** A peer renamed: its mailbox, groups and admin rights follow it. */
-    readonly renamed: (oldName: string, newName: string) => Effect.Effect<void>
+    /** A peer renamed (`peer.name` is the new name): its mailbox, groups and admin rights follow it. */
+    readonly renamed: (peer: Peer, oldName: string) => Effect.Effect<void>
     /** `reply` to the id of a direct message the replier received. */
     readonly replyToMessage: (peer: Peer, msgId: string, text: string) => Effect.Effect<Outcome, RequestError>
     readonly send: Op<"send">
