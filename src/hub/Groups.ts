@@ -113,9 +113,16 @@ export const make = Effect.gen(function* () {
    * it announces is already committed, so a notice the store refuses (full, say) must not turn that
    * change into an error: the notice is then pushed live only, and the refusal logged.
    */
-  const announce = (group: string, members: ReadonlyArray<string>, text: string, alsoTo: ReadonlyArray<string> = []) => {
+  const announce = (
+    group: string,
+    actor: Peer,
+    members: ReadonlyArray<string>,
+    text: string,
+    alsoTo: ReadonlyArray<string> = []
+  ) => {
     const now = new Date()
-    return store.appendGroupMessage({ group, from: systemSender, text, kind: "system", now }).pipe(
+    // The member who did it has seen the notice: it is not unread for them.
+    return store.appendGroupMessage({ group, from: systemSender, text, kind: "system", seenBy: actor.name, now }).pipe(
       Effect.map(({ message }) => message),
       Effect.catchAll((error) =>
         Effect.logWarning("group notice not stored; pushed live only", { group, error: error.message }).pipe(
@@ -159,7 +166,7 @@ export const make = Effect.gen(function* () {
             return yield* requestError("bad_args", `this hub already has ${config.maxGroups} groups (the cap); delete unused ones first`)
           }
           const record = yield* mapStore(store.createGroup({ name: frame.name, admin: peer.name, members, now: new Date() }))
-          yield* announce(frame.name, memberNames(record), `${peer.name} created the group with ${memberNames(record).join(", ")}`)
+          yield* announce(frame.name, peer, memberNames(record), `${peer.name} created the group with ${memberNames(record).join(", ")}`)
           return { type: "group_created", group: record.name, members: memberNames(record) }
         })
       ),
@@ -174,7 +181,7 @@ export const make = Effect.gen(function* () {
             return yield* requestError("bad_args", `'${frame.group}' is full (${config.maxGroupMembers} members, the cap)`)
           }
           yield* mapStore(store.addMember(frame.group, frame.peer, new Date()))
-          yield* announce(frame.group, [...memberNames(record), frame.peer], `${frame.peer} was invited by ${peer.name}`)
+          yield* announce(frame.group, peer, [...memberNames(record), frame.peer], `${frame.peer} was invited by ${peer.name}`)
           return ack(frame.group)
         })
       ),
@@ -194,7 +201,7 @@ export const make = Effect.gen(function* () {
           const reason = frame.reason === undefined ? "" : `: ${frame.reason}`
           const remaining = memberNames(record).filter((m) => m !== frame.peer)
           // The removed member hears it too: it is the one who most needs to know.
-          yield* announce(frame.group, remaining, `${frame.peer} was removed by ${peer.name}${reason}`, [frame.peer])
+          yield* announce(frame.group, peer, remaining, `${frame.peer} was removed by ${peer.name}${reason}`, [frame.peer])
           return ack(frame.group)
         })
       ),
@@ -216,7 +223,7 @@ export const make = Effect.gen(function* () {
             yield* mapStore(store.setAdmin(frame.group, heir))
             text += `; ${heir} is now the admin`
           }
-          yield* announce(frame.group, remaining.map((m) => m.name), text)
+          yield* announce(frame.group, peer, remaining.map((m) => m.name), text)
           return ack(frame.group)
         })
       ),
@@ -231,7 +238,7 @@ export const make = Effect.gen(function* () {
           }
           if (frame.peer === peer.name) return ack(frame.group)
           yield* mapStore(store.setAdmin(frame.group, frame.peer))
-          yield* announce(frame.group, memberNames(record), `${peer.name} handed admin rights to ${frame.peer}`)
+          yield* announce(frame.group, peer, memberNames(record), `${peer.name} handed admin rights to ${frame.peer}`)
           return ack(frame.group)
         })
       ),

@@ -152,7 +152,12 @@ export const makeGroupsTable = ({ q, ids, count, groupCap }: GroupsTableOptions)
       ).run(gid, row.id, row.grp, row.seq, row.sender, row.text, row.ts, row.kind, input.clientId ?? null)
       q("UPDATE groups SET last_seq = ? WHERE name = ?").run(seq, input.group)
       const evicted = q("DELETE FROM group_messages WHERE grp = ? AND seq <= ?").run(input.group, seq - groupCap).changes
-      q("UPDATE group_members SET cursor = ? WHERE grp = ? AND member = ? AND cursor >= ?").run(seq, input.group, input.from, seq - 1)
+      q("UPDATE group_members SET cursor = ? WHERE grp = ? AND member = ? AND cursor >= ?").run(
+        seq,
+        input.group,
+        input.seenBy ?? input.from,
+        seq - 1
+      )
       count.add(1 - evicted)
       return { message: toGroupMessage(row), duplicate: false }
     },

@@ -91,6 +91,11 @@ export interface AppendGroupMessageInput {
   readonly text: string
   readonly kind: GroupMessageKind
   readonly clientId?: string | undefined
+  /**
+   * The member who caused it and so has seen it (a system notice's actor; by default `from`): its
+   * cursor moves past the message if it had read everything before.
+   */
+  readonly seenBy?: string | undefined
   readonly now: Date
 }
 
