@@ -3,18 +3,11 @@
  * protocol client for "the other peer", and polling.
  */
 import * as fs from "node:fs"
-import { NdjsonClient } from "../support/NdjsonClient.ts"
+import type { NdjsonClient } from "../support/NdjsonClient.ts"
+import { openPeerPanel } from "../support/PeerPanel.ts"
 import { type InProcessHub, startInProcessHub } from "../support/TestHub.ts"
 
-export const waitUntil = async <A>(what: string, check: () => A | undefined | Promise<A | undefined>, timeoutMs = 8000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
+export { waitFor as waitUntil } from "../support/Poll.ts"
 
 export interface AdapterHub {
   readonly hub: InProcessHub
@@ -29,25 +22,14 @@ export interface AdapterHub {
 
 export const startAdapterHub = async (): Promise<AdapterHub> => {
   const hub = await startInProcessHub({}, { websocket: true })
-  const clients: Array<NdjsonClient> = []
-  const observer = await NdjsonClient.connect(hub.socketPath)
-  clients.push(observer)
+  const panel = await openPeerPanel(hub.socketPath)
   return {
     hub,
     env: { RELAY_HOME: hub.dataDir, RELAY_AUTOSPAWN: "0", RELAY_LOG_LEVEL: "error" },
-    peer: async (name) => {
-      const client = await NdjsonClient.connect(hub.socketPath)
-      clients.push(client)
-      const ack = await client.register(name, { protocol_version: "6" })
-      if (ack.type !== "ack") throw new Error(`could not register ${name}: ${JSON.stringify(ack)}`)
-      return client
-    },
-    peerNames: async () => {
-      const reply = await observer.request({ type: "list_peers" })
-      return (reply.peers as Array<{ name: string }>).map((peer) => peer.name).sort()
-    },
+    peer: panel.peer,
+    peerNames: panel.peerNames,
     stop: async () => {
-      for (const client of clients) client.close()
+      panel.close()
       await hub.stop()
       fs.rmSync(hub.dataDir, { recursive: true, force: true })
     }

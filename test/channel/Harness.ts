@@ -13,6 +13,7 @@ import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/s
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import * as z from "zod"
+import { waitFor as poll } from "../support/Poll.ts"
 
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..")
 export const bun = path.join(root, "node_modules", ".bin", "bun")
@@ -38,15 +39,8 @@ export const tempHome = (): string => {
 }
 
 /** Polls until `check` returns a value other than `undefined`, or fails after `timeoutMs`. */
-export const waitFor = async <A>(what: string, check: () => A | undefined | Promise<A | undefined>, timeoutMs = 8000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+export const waitFor = <A>(what: string, check: () => A | undefined | Promise<A | undefined>, timeoutMs = 8000) =>
+  poll(what, check, timeoutMs, 50)
 
 export const isAlive = (pid: number): boolean => {
   try {

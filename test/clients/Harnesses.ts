@@ -10,7 +10,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { defaultContext, installWith } from "../../src/cli/Install.ts"
-import { NdjsonClient } from "../support/NdjsonClient.ts"
+import type { NdjsonClient } from "../support/NdjsonClient.ts"
+import { openPeerPanel, type PeerPanel } from "../support/PeerPanel.ts"
+import { waitFor as poll } from "../support/Poll.ts"
 import { type ProcessHub, repoRoot, startProcessHub } from "../support/TestHub.ts"
 
 export const clientsDir = path.join(repoRoot, "test", "clients")
@@ -20,18 +22,12 @@ export const pinned: Record<string, string> = JSON.parse(fs.readFileSync(path.jo
 
 const children: Array<ChildProcess> = []
 const hubs: Array<ProcessHub> = []
-const clients: Array<NdjsonClient> = []
+const panels: Array<PeerPanel> = []
 const dirs: Array<string> = []
 
-export const waitFor = async <A>(what: string, check: () => A | undefined | Promise<A | undefined>, timeoutMs = 15_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+/** Real clients are slow: a longer default wait than the in-process suites use. */
+export const waitFor = <A>(what: string, check: () => A | undefined | Promise<A | undefined>, timeoutMs = 15_000) =>
+  poll(what, check, timeoutMs, 100)
 
 export interface World {
   readonly home: string
@@ -50,21 +46,9 @@ export const startWorld = async (): Promise<World> => {
   fs.mkdirSync(relayHome, { mode: 0o700 })
   const hub = await startProcessHub({ dataDir: relayHome, env: { RELAY_WS_PORT: "auto", HOME: home } })
   hubs.push(hub)
-  const observer = await NdjsonClient.connect(hub.socketPath)
-  clients.push(observer)
-  return {
-    home,
-    relayHome,
-    hub,
-    peer: async (name) => {
-      const client = await NdjsonClient.connect(hub.socketPath)
-      clients.push(client)
-      const ack = await client.register(name, { protocol_version: "6" })
-      if (ack.type !== "ack") throw new Error(`could not register ${name}: ${JSON.stringify(ack)}`)
-      return client
-    },
-    peerNames: async () => ((await observer.request({ type: "list_peers" })).peers as Array<{ name: string }>).map((p) => p.name).sort()
-  }
+  const panel = await openPeerPanel(hub.socketPath)
+  panels.push(panel)
+  return { home, relayHome, hub, peer: panel.peer, peerNames: panel.peerNames }
 }
 
 const track = (child: ChildProcess) => {
@@ -180,7 +164,7 @@ export const runCopilot = async (world: World, modelUrl: string, prompt: string,
 }
 
 export const stopAll = async (): Promise<void> => {
-  for (const client of clients.splice(0)) client.close()
+  for (const panel of panels.splice(0)) panel.close()
   const exits = children.splice(0).map((child) => {
     if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
     const exited = new Promise((resolve) => child.once("exit", resolve))
