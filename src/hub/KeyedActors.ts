@@ -7,8 +7,10 @@
  * mailbox can store a burst of messages in one write. A defect while handling a batch is logged and
  * fails that batch's replies; the actor goes on.
  */
-import { type Cause, Chunk, Deferred, type Duration, Effect, FiberSet, Option, Queue, type Scope } from "effect"
+import { type Cause, Chunk, Clock, Deferred, Duration, Effect, FiberSet, Option, Queue, type Scope } from "effect"
 import { replyOf } from "./Actor.ts"
+
+const Idle = Symbol("Idle")
 
 export interface KeyedActors<Command> {
   readonly tell: (key: string, command: Command) => Effect.Effect<void>
@@ -31,48 +33,57 @@ export const make = <Command>(options: {
   readonly receive: (key: string, batch: ReadonlyArray<Command>) => Effect.Effect<void>
 }): Effect.Effect<KeyedActors<Command>, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const actors = new Map<string, Queue.Queue<Command>>()
+    const idleMillis = Duration.toMillis(options.idleAfter)
+    const actors = new Map<string, Queue.Queue<Command | typeof Idle>>()
     const run = yield* FiberSet.makeRuntime<never>()
 
-    const loop = (key: string, inbox: Queue.Queue<Command>): Effect.Effect<void> =>
+    // Idleness is a mark in the inbox, not a timeout on `take`: interrupting a take at the instant an
+    // item is handed to it could lose that item (a request never answered).
+    const loop = (key: string, inbox: Queue.Queue<Command | typeof Idle>, lastActive: number): Effect.Effect<void> =>
       Queue.takeBetween(inbox, 1, options.maxBatch).pipe(
-        Effect.timeout(options.idleAfter),
-        Effect.matchEffect({
-          // Idle: leave only if nothing arrived meanwhile (checked and removed in one step).
-          onFailure: () =>
-            Effect.suspend(() => {
-              if (Option.getOrElse(inbox.unsafeSize(), () => 0) > 0) {
-                return loop(key, inbox)
+        Effect.flatMap((batch) => {
+          const commands = Chunk.toReadonlyArray(batch).filter((item): item is Command => item !== Idle)
+          if (commands.length === 0) {
+            // Only idle marks: leave if nothing came for a whole period and nothing is waiting
+            // (checked and removed in one step, so a command is never offered to a dead inbox).
+            return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              if (now - lastActive < idleMillis || Option.getOrElse(inbox.unsafeSize(), () => 0) > 0) {
+                return loop(key, inbox, lastActive)
               }
               actors.delete(key)
               return Queue.shutdown(inbox)
-            }),
-          onSuccess: (batch) => {
-            const commands = Chunk.toReadonlyArray(batch)
-            return options.receive(key, commands).pipe(
-              Effect.catchAllCause((cause) =>
-                Effect.logError("actor batch failed; its requests were answered with an error", cause).pipe(
-                  Effect.annotateLogs({ actor: options.name, key }),
-                  Effect.zipRight(
-                    Effect.forEach(commands, (command) => {
-                      const reply = replyOf(command)
-                      return reply === undefined ? Effect.void : Deferred.failCause(reply, cause as Cause.Cause<unknown>)
-                    })
-                  )
-                )
-              ),
-              Effect.zipRight(Effect.suspend(() => loop(key, inbox)))
-            )
+            })
           }
+          return options.receive(key, commands).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.logError("actor batch failed; its requests were answered with an error", cause).pipe(
+                Effect.annotateLogs({ actor: options.name, key }),
+                Effect.zipRight(
+                  Effect.forEach(commands, (command) => {
+                    const reply = replyOf(command)
+                    return reply === undefined ? Effect.void : Deferred.failCause(reply, cause as Cause.Cause<unknown>)
+                  })
+                )
+              )
+            ),
+            Effect.zipRight(Clock.currentTimeMillis),
+            Effect.flatMap((now) => loop(key, inbox, now))
+          )
         })
       )
+
+    /** Marks the inbox every period; ends when the inbox is shut down (offering to it interrupts). */
+    const idleMarks = (inbox: Queue.Queue<Command | typeof Idle>) =>
+      Effect.sleep(options.idleAfter).pipe(Effect.zipRight(Queue.offer(inbox, Idle)), Effect.forever)
 
     const inboxOf = (key: string) => {
       let inbox = actors.get(key)
       if (inbox === undefined) {
-        inbox = Effect.runSync(Queue.unbounded<Command>())
-        actors.set(key, inbox)
-        run(loop(key, inbox))
+        const created = Effect.runSync(Queue.unbounded<Command | typeof Idle>())
+        inbox = created
+        actors.set(key, created)
+        run(Effect.flatMap(Clock.currentTimeMillis, (now) => loop(key, created, now)))
+        run(idleMarks(created))
       }
       return inbox
     }
