@@ -10,8 +10,8 @@ import {
   type HubProcess,
   type Notification,
   spawnChannelDeferred,
-  startChannel,
   startHub,
+  startPeers,
   tempHome,
   waitFor
 } from "./Harness.ts"
@@ -62,13 +62,7 @@ const everyone = () => [alice, bob, carol]
 beforeAll(async () => {
   const home = tempHome()
   hub = await startHub(home)
-  const start = (peerId: string) => startChannel({ relayHome: home, peerId, env: { RELAY_AUTOSPAWN: "0" } })
-  ;[alice, bob, carol] = await Promise.all([start("alice"), start("bob"), start("carol")])
-  // Registered once each sees the other two.
-  await waitFor("all three registered", async () => {
-    const result = await alice.call("relay_peers")
-    return !result.isError && result.json.peers.length === 2 ? true : undefined
-  })
+  ;[alice, bob, carol] = (await startPeers(home, ["alice", "bob", "carol"])) as [ChannelSession, ChannelSession, ChannelSession]
 })
 
 afterAll(async () => {

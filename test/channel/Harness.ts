@@ -276,3 +276,16 @@ export const cleanup = async (): Promise<void> => {
     fs.rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 })
   }
 }
+
+/**
+ * One channel per peer id on the hub in `relayHome` (no auto-spawn), returned once every one of
+ * them is registered and sees all the others.
+ */
+export const startPeers = async (relayHome: string, peerIds: ReadonlyArray<string>): Promise<Array<ChannelSession>> => {
+  const sessions = await Promise.all(peerIds.map((peerId) => startChannel({ relayHome, peerId, env: { RELAY_AUTOSPAWN: "0" } })))
+  await waitFor(`${peerIds.join(", ")} registered`, async () => {
+    const result = await sessions[0]!.call("relay_peers")
+    return !result.isError && result.json.peers.length === peerIds.length - 1 ? true : undefined
+  })
+  return sessions
+}

@@ -4,7 +4,7 @@
  * Behaviour numbers refer to behaviours.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type ChannelSession, cleanup, type Notification, startChannel, startHub, tempHome, waitFor } from "./Harness.ts"
+import { type ChannelSession, cleanup, type Notification, startChannel, startHub, startPeers, tempHome, waitFor } from "./Harness.ts"
 
 const MetaKey = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 const expectClaudeShape = (notification: Notification) => {
@@ -22,12 +22,7 @@ let bob: ChannelSession
 beforeAll(async () => {
   relayHome = tempHome()
   await startHub(relayHome)
-  const start = (peerId: string) => startChannel({ relayHome, peerId, env: { RELAY_AUTOSPAWN: "0" } })
-  ;[alice, bob] = await Promise.all([start("alice"), start("bob")])
-  await waitFor("both registered", async () => {
-    const result = await alice.call("relay_peers")
-    return !result.isError && result.json.peers.length === 1 ? true : undefined
-  })
+  ;[alice, bob] = (await startPeers(relayHome, ["alice", "bob"])) as [ChannelSession, ChannelSession]
 })
 
 afterAll(async () => {

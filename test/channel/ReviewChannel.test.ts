@@ -6,15 +6,12 @@
  * - the hub client dropped a `deliver_ack` made while it re-registered, and let the handshake's
  *   requests wait for their timeout after the connection had already closed.
  */
-import * as fs from "node:fs"
-import * as net from "node:net"
-import * as os from "node:os"
-import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import { channelEntries, decide } from "../../src/channel/ChannelGate.ts"
 import { dialUnix, make } from "../../src/client/HubClient.ts"
 import { wrap } from "../../src/tools/PeerContent.ts"
+import { type Frame, standard, withHub } from "./ScriptedHub.ts"
 
 describe("ChannelGate (review)", () => {
   it("another server's channel does not enable ours: Claude Code would drop our notifications", () => {
@@ -68,47 +65,8 @@ describe("PeerContent wrapper (review)", () => {
   })
 })
 
-type Frame = { type: string; req_id?: string } & Record<string, any>
-
-/** A Unix-socket hub whose answers the test writes, recording every frame per connection. */
-const scriptedHub = (answer: (frame: Frame, connection: number, socket: net.Socket) => void) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const socketPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "relay-review-")), "hub.sock")
-      const connections: Array<{ socket: net.Socket; frames: Array<Frame> }> = []
-      const server = net.createServer((socket) => {
-        const entry = { socket, frames: [] as Array<Frame> }
-        const index = connections.push(entry) - 1
-        let buffer = ""
-        socket.on("error", () => {})
-        socket.on("data", (chunk) => {
-          buffer += chunk.toString()
-          let newline: number
-          while ((newline = buffer.indexOf("\n")) !== -1) {
-            const frame = JSON.parse(buffer.slice(0, newline)) as Frame
-            buffer = buffer.slice(newline + 1)
-            entry.frames.push(frame)
-            answer(frame, index, socket)
-          }
-        })
-      })
-      await new Promise<void>((resolve) => server.listen(socketPath, resolve))
-      return { socketPath, connections, server }
-    }),
-    ({ connections, server }) =>
-      Effect.promise(async () => {
-        for (const { socket } of connections) socket.destroy()
-        await new Promise((resolve) => server.close(resolve))
-      })
-  )
-
-const reply = (socket: net.Socket, frame: Frame) => socket.write(`${JSON.stringify(frame)}\n`)
-
-const standard = (frame: Frame, socket: net.Socket) => {
-  if (frame.type === "hello") reply(socket, { type: "welcome", req_id: frame.req_id })
-  else if (frame.type === "join_room") reply(socket, { type: "room_ack", room: frame.room, members: ["alice"], req_id: frame.req_id })
-  else reply(socket, { type: "ack", req_id: frame.req_id })
-}
+/** The standard answers, except that a request answered `undefined` here gets a plain ack. */
+const ackRest = (frame: Frame): Frame => standard(frame) ?? { type: "ack", req_id: frame.req_id }
 
 const until = (check: () => boolean) =>
   Effect.promise(
@@ -122,19 +80,19 @@ const until = (check: () => boolean) =>
 describe("HubClient (review)", () => {
   it.scopedLive("a deliver_ack for a message pushed while the client rejoins its rooms reaches the hub", () =>
     Effect.gen(function* () {
-      let heldJoin: { socket: net.Socket; frame: Frame } | undefined
-      const hub = yield* scriptedHub((frame, connection, socket) => {
+      let heldJoin: Frame | undefined
+      const hub = yield* withHub((frame, connection, self) => {
         if (connection === 1 && frame.type === "register") {
           // The hub pushes what waited for the session right after registering it.
-          reply(socket, { type: "ack", req_id: frame.req_id })
-          reply(socket, { type: "incoming_message", msg_id: "m1", from: "bob", text: "hi", reply_to: null, ts: "t" })
-          return
+          self.send(1, { type: "ack", req_id: frame.req_id })
+          self.send(1, { type: "incoming_message", msg_id: "m1", from: "bob", text: "hi", reply_to: null, ts: "t" })
+          return undefined
         }
         if (connection === 1 && frame.type === "join_room") {
-          heldJoin = { socket, frame }
-          return
+          heldJoin = frame
+          return undefined
         }
-        standard(frame, socket)
+        return ackRest(frame)
       })
       const client = yield* make({ socketPath: hub.socketPath, name: "alice", backoffInitial: "10 millis", backoffMax: "50 millis" })
       yield* client.request({ type: "join_room", room: "ops" })
@@ -146,7 +104,7 @@ describe("HubClient (review)", () => {
       const ack = yield* Effect.fork(client.request({ type: "deliver_ack", msg_ids: ["m1"] }))
       yield* until(() => heldJoin !== undefined)
       yield* Effect.sleep("100 millis")
-      reply(heldJoin!.socket, { type: "room_ack", room: "ops", members: ["alice"], req_id: heldJoin!.frame.req_id })
+      hub.send(1, { type: "room_ack", room: "ops", members: ["alice"], req_id: heldJoin!.req_id })
 
       const outcome = yield* Fiber.await(ack)
       expect(outcome._tag).toBe("Success")
@@ -156,10 +114,13 @@ describe("HubClient (review)", () => {
 
   it.scopedLive("a connection closed during the handshake is retried at once, not after the request timeout", () =>
     Effect.gen(function* () {
-      const hub = yield* scriptedHub((frame, connection, socket) => {
+      const hub = yield* withHub((frame, connection, self) => {
         // The first hub goes away while the client greets it (killed, or exiting as idle).
-        if (connection === 0) socket.destroy()
-        else standard(frame, socket)
+        if (connection === 0) {
+          self.connections[0]!.socket.destroy()
+          return undefined
+        }
+        return ackRest(frame)
       })
       const client = yield* make({ socketPath: hub.socketPath, name: "alice", requestTimeout: "1 minute", backoffInitial: "10 millis" })
       const ready = yield* Effect.either(client.awaitReady("10 seconds"))
@@ -171,7 +132,7 @@ describe("HubClient (review)", () => {
 
   it.scopedLive("a dial that never completes (a port that never finishes the upgrade) is given up and retried", () =>
     Effect.gen(function* () {
-      const hub = yield* scriptedHub((frame, _connection, socket) => standard(frame, socket))
+      const hub = yield* withHub(ackRest)
       let dials = 0
       const client = yield* make({
         socketPath: hub.socketPath,
