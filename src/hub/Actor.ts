@@ -7,6 +7,7 @@
  * state it had before the command.
  */
 import { Cause, Deferred, Effect, Queue, type Scope } from "effect"
+import { isReply } from "./Reply.ts"
 
 export interface Actor<Command> {
   readonly tell: (command: Command) => Effect.Effect<void>
@@ -34,7 +35,7 @@ export const make = <State, Command>(options: {
             ? Effect.failCause(cause)
             : Effect.logError("actor command failed; state kept", cause).pipe(
                 Effect.annotateLogs({ actor: options.name }),
-                Effect.zipRight(replyOf(command) ? Deferred.failCause(replyOf(command)!, cause) : Effect.void),
+                Effect.zipRight(failReplyOf(command, cause)),
                 Effect.asVoid
               )
         )
@@ -53,10 +54,12 @@ export const make = <State, Command>(options: {
     }
   })
 
-export const replyOf = (command: unknown): Deferred.Deferred<unknown, unknown> | undefined => {
-  if (typeof command !== "object" || command === null || !("reply" in command)) return undefined
+/** Fails the command's `reply` (a `Deferred` or a `Reply`), if it has one, so its caller is not left waiting. */
+export const failReplyOf = (command: unknown, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+  if (typeof command !== "object" || command === null || !("reply" in command)) return Effect.void
   const reply = (command as { reply: unknown }).reply
+  if (isReply(reply)) return Effect.sync(() => reply.failCause(cause))
   return typeof reply === "object" && reply !== null && Deferred.DeferredTypeId in reply
-    ? (reply as Deferred.Deferred<unknown, unknown>)
-    : undefined
+    ? Deferred.failCause(reply as Deferred.Deferred<unknown, unknown>, cause).pipe(Effect.asVoid)
+    : Effect.void
 }

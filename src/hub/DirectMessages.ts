@@ -9,24 +9,26 @@
  * its next connection. `inbox` and `mark_read` make messages `read`; a sender who asked for it
  * gets a `receipt` then.
  */
-import { Deferred, Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import type { Frame } from "../protocol/Encode.ts"
 import { encodeFrame } from "../protocol/Encode.ts"
 import { type RequestError, requestError } from "../protocol/ErrorCode.ts"
 import type { ClientFrameOf } from "../protocol/Frames.ts"
 import { Limits } from "../protocol/Limits.ts"
-import { type AppendDirectInput, type AppendDirectResult, type DirectMessage, Store, type StoreError, type StoreFull } from "../store/Store.ts"
+import { type AppendDirectInput, type DirectMessage, Store, type StoreError, type StoreFull } from "../store/Store.ts"
 import { HubConfig } from "./HubConfig.ts"
 import * as KeyedActors from "./KeyedActors.ts"
 import { later, type Outcome } from "./Outcome.ts"
 import type { Peer } from "./Peer.ts"
 import { Registry } from "./Registry.ts"
+import { Reply } from "./Reply.ts"
 
 type Command =
   | {
       readonly _tag: "Append"
       readonly input: AppendDirectInput
-      readonly reply: Deferred.Deferred<{ result: AppendDirectResult; pushed: boolean }, RequestError>
+      /** Answered with the `send_ack` once the message is stored (and pushed, if it could be). */
+      readonly reply: Reply<Frame, RequestError>
     }
   | { readonly _tag: "Flush"; readonly peer: Peer }
 
@@ -106,12 +108,13 @@ export const make = Effect.gen(function* () {
       // Pushed to a protocol-5 session that registered while the burst was being written.
       const deliveredLate: Array<string> = []
       // Answered once the store says what the acks say (no extra write in the common case).
-      const answers: Array<Effect.Effect<boolean>> = []
+      const answers: Array<() => void> = []
       for (let i = 0; i < appends.length; i++) {
         const command = appends[i]!
         const result = results[i]!
         if (result._tag === "Left") {
-          answers.push(Deferred.fail(command.reply, storeFailure(result.left)))
+          const failure = storeFailure(result.left)
+          answers.push(() => command.reply.fail(failure))
           continue
         }
         const { message, duplicate } = result.right
@@ -124,7 +127,13 @@ export const make = Effect.gen(function* () {
           if (deliverOnWrite && !delivered) notPushed.push(message.id)
           if (!deliverOnWrite && delivered) deliveredLate.push(message.id)
         }
-        answers.push(Deferred.succeed(command.reply, { result: result.right, pushed }))
+        const ack: Frame = {
+          type: "send_ack",
+          msg_id: message.id,
+          status: duplicate ? message.state : pushed ? "delivered" : "queued",
+          ...(duplicate ? { duplicate: true } : {})
+        }
+        answers.push(() => command.reply.succeed(ack))
       }
       if (notPushed.length > 0) {
         yield* store.requeue(recipient, notPushed).pipe(
@@ -136,7 +145,7 @@ export const make = Effect.gen(function* () {
           Effect.catchAll((error) => Effect.logError("could not record pushed messages as delivered", { recipient, error: error.message }))
         )
       }
-      yield* Effect.all(answers, { discard: true })
+      for (const answer of answers) answer()
     })
 
   /** A protocol-6 session that connects gets what waited for it, then word of anything dropped. */
@@ -184,43 +193,34 @@ export const make = Effect.gen(function* () {
       })
   })
 
-  const localRecipient = (to: string) =>
-    Effect.gen(function* () {
-      const at = to.indexOf("@")
-      if (at === -1) return to
-      const hub = to.slice(at + 1)
-      if (hub === config.hubId) return to.slice(0, at)
-      return yield* requestError(
-        "peer_not_found",
-        `'${to}' is on hub '${hub}', and this hub has no federation link to it; check \`relay status\` for linked hubs`
-      )
-    })
+  /** `to` without this hub's own suffix; a name on another hub fails until federation links exist. */
+  const localRecipient = (to: string): string | RequestError => {
+    const at = to.indexOf("@")
+    if (at === -1) return to
+    const hub = to.slice(at + 1)
+    if (hub === config.hubId) return to.slice(0, at)
+    return requestError(
+      "peer_not_found",
+      `'${to}' is on hub '${hub}', and this hub has no federation link to it; check \`relay status\` for linked hubs`
+    )
+  }
 
+  /**
+   * Queues the message in the recipient's mailbox now, while the session reads on (the next
+   * pipelined send joins the same batch, hence the same commit); the ack follows the commit.
+   */
   const sendText = (
     from: Peer,
     to: string,
     text: string,
     options: { replyTo: string | null; urgent: boolean; clientId?: string | undefined; notifyRead?: boolean | undefined }
-  ) =>
-    Effect.gen(function* () {
-      const recipient = yield* localRecipient(to)
-      const now = new Date()
-      // Queued now, while the session reads on: the next pipelined send joins the same batch.
-      const stored = yield* mailboxes.submit<{ result: AppendDirectResult; pushed: boolean }, RequestError>(
-        recipient,
-        (reply) => ({ _tag: "Append", input: { from: from.name, to: recipient, text, now, ...options }, reply })
-      )
-      return later(
-        stored
-          .pipe(
-            Effect.map(({ pushed, result }) => ({
-              type: "send_ack",
-              msg_id: result.message.id,
-              status: result.duplicate ? result.message.state : pushed ? "delivered" : "queued",
-              ...(result.duplicate ? { duplicate: true } : {})
-            }))
-          )
-      )
+  ): Effect.Effect<Outcome, RequestError> =>
+    Effect.suspend(() => {
+      const recipient = localRecipient(to)
+      if (typeof recipient !== "string") return Effect.fail(recipient)
+      const reply = new Reply<Frame, RequestError>()
+      mailboxes.post(recipient, { _tag: "Append", input: { from: from.name, to: recipient, text, now: new Date(), ...options }, reply })
+      return Effect.succeed(later(reply))
     })
 
   const sendReceipts = (messages: ReadonlyArray<DirectMessage>) => {

@@ -7,7 +7,7 @@
  * longest-standing member becomes admin, so a group is never left without one; the last member
  * leaving deletes the group.
  */
-import { Deferred, Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { encodeFrame, type Frame } from "../protocol/Encode.ts"
 import { type RequestError, requestError } from "../protocol/ErrorCode.ts"
 import type { ClientFrameOf } from "../protocol/Frames.ts"
@@ -19,10 +19,11 @@ import * as KeyedActors from "./KeyedActors.ts"
 import { later, type Outcome } from "./Outcome.ts"
 import type { Peer } from "./Peer.ts"
 import { Registry } from "./Registry.ts"
+import { Reply } from "./Reply.ts"
 
 interface Command {
   readonly run: Effect.Effect<void>
-  readonly reply: Deferred.Deferred<unknown, unknown>
+  readonly reply: Reply<unknown, unknown>
 }
 
 /** The sender shown on system messages; `kind: "system"` is what marks them (a peer may be named so). */
@@ -52,13 +53,18 @@ export const make = Effect.gen(function* () {
 
   /** Queues `effect` to run inside the group's actor, after everything queued before it. */
   const submitInGroup = <A>(group: string, effect: Effect.Effect<A, RequestError>) =>
-    actors.submit<A, RequestError>(group, (reply) => ({
-      reply: reply as Deferred.Deferred<unknown, unknown>,
-      run: Effect.exit(effect).pipe(Effect.flatMap((exit) => Deferred.done(reply, exit)), Effect.asVoid)
-    }))
+    Effect.sync(() => {
+      const reply = new Reply<A, RequestError>()
+      actors.post(group, {
+        reply: reply as Reply<unknown, unknown>,
+        run: Effect.exit(effect).pipe(Effect.map((exit) => reply.complete(exit)))
+      })
+      return reply
+    })
 
   /** Runs `effect` inside the group's actor and waits for it. */
-  const inGroup = <A>(group: string, effect: Effect.Effect<A, RequestError>) => Effect.flatten(submitInGroup(group, effect))
+  const inGroup = <A>(group: string, effect: Effect.Effect<A, RequestError>) =>
+    Effect.flatMap(submitInGroup(group, effect), (reply) => reply.await)
 
   const mapStore = <A>(effect: Effect.Effect<A, { readonly _tag: string; readonly message: string }>) =>
     Effect.mapError(effect, (error): RequestError => {

@@ -8,7 +8,7 @@
  * fails that batch's replies; the actor goes on.
  */
 import { type Cause, Chunk, Clock, Deferred, Duration, Effect, FiberSet, Option, Queue, type Scope } from "effect"
-import { replyOf } from "./Actor.ts"
+import { failReplyOf } from "./Actor.ts"
 
 const Idle = Symbol("Idle")
 
@@ -23,6 +23,11 @@ export interface KeyedActors<Command> {
     key: string,
     command: (reply: Deferred.Deferred<A, E>) => Command
   ) => Effect.Effect<Effect.Effect<A, E>>
+  /**
+   * Queues the command now, outside any fiber: for commands that carry their own `Reply` (the
+   * per-message hot path, where a fiber per answer costs more than the work).
+   */
+  readonly post: (key: string, command: Command) => void
   readonly size: () => number
 }
 
@@ -58,12 +63,7 @@ export const make = <Command>(options: {
             Effect.catchAllCause((cause) =>
               Effect.logError("actor batch failed; its requests were answered with an error", cause).pipe(
                 Effect.annotateLogs({ actor: options.name, key }),
-                Effect.zipRight(
-                  Effect.forEach(commands, (command) => {
-                    const reply = replyOf(command)
-                    return reply === undefined ? Effect.void : Deferred.failCause(reply, cause as Cause.Cause<unknown>)
-                  })
-                )
+                Effect.zipRight(Effect.forEach(commands, (command) => failReplyOf(command, cause as Cause.Cause<unknown>)))
               )
             ),
             Effect.zipRight(Clock.currentTimeMillis),
@@ -99,6 +99,9 @@ export const make = <Command>(options: {
       tell: (key, command) => Effect.suspend(() => Queue.offer(inboxOf(key), command)).pipe(Effect.asVoid),
       ask: (key, build) => Effect.flatten(submit(key, build)),
       submit,
+      post: (key, command) => {
+        inboxOf(key).unsafeOffer(command)
+      },
       size: () => actors.size
     }
   })

@@ -6,69 +6,80 @@
  * line's `req_id`, and the connection goes on. When the connection ends, the session leaves its
  * rooms and gives its name back.
  */
-import { Cause, Effect, Fiber, Queue, Stream } from "effect"
+import { Cause, type Chunk, Effect, Exit, Runtime, Stream } from "effect"
 import { decodeLine } from "../protocol/Decode.ts"
 import { encodeFrame, errFrame, type Frame, withReqId } from "../protocol/Encode.ts"
 import type { RequestError } from "../protocol/ErrorCode.ts"
 import type { ClientFrame } from "../protocol/Frames.ts"
+import { Answers } from "./Answers.ts"
 import type { Connection } from "./Connection.ts"
-import { type HandlerServices, handleRequest, type SessionState } from "./Handlers.ts"
+import { makeHandleRequest, type SessionState } from "./Handlers.ts"
 import { isLater } from "./Outcome.ts"
 import { Registry } from "./Registry.ts"
+import type { Pending } from "./Reply.ts"
 import { Rooms } from "./Rooms.ts"
 
 export const serveConnection = (connection: Connection) =>
   Effect.gen(function* () {
     const registry = yield* Registry
     const rooms = yield* Rooms
+    const handleRequest = yield* makeHandleRequest
+    const runtime = yield* Effect.runtime<never>()
     const session: SessionState = { connection, peer: undefined }
 
     // Answers leave in request order, but a request that waits on the store (a send waiting for
-    // its commit) does not stop the next line from being read: its answer waits here instead.
-    // The bound is how far a client may pipeline ahead before the hub stops reading it.
-    const answers = yield* Queue.bounded<Effect.Effect<void>>(maxPipelined)
-    const answering = yield* Queue.take(answers).pipe(Effect.flatten, Effect.forever, Effect.fork)
+    // its commit) does not stop the next line from being read: its answer holds a place instead.
+    // The capacity is how far a client may pipeline ahead before the hub stops reading it.
+    const answers = new Answers((line) => {
+      connection.send(line)
+    }, maxPipelined)
 
-    const reply = (frame: Frame) => {
-      connection.send(encodeFrame(frame))
+    const answerLine = (frame: ClientFrame, answer: Frame | undefined) =>
+      answer === undefined ? undefined : encodeFrame(withReqId(answer, frame.req_id))
+
+    /** Only a defect is worth a log line: a refusal is the client's business, and answered. */
+    const isDefect = (cause: Cause.Cause<RequestError>) => !(Cause.isFailType(cause) || Cause.isInterruptedOnly(cause))
+    const logDefect = (cause: Cause.Cause<RequestError>, frame: ClientFrame) =>
+      Effect.logError("request handler failed", cause).pipe(Effect.annotateLogs({ type: frame.type }))
+
+    const answerLater = (frame: ClientFrame, pending: Pending<Frame | undefined, RequestError>) => {
+      const fill = answers.hold()
+      pending.onDone((exit) => {
+        if (Exit.isSuccess(exit)) return fill(answerLine(frame, exit.value))
+        fill(encodeFrame(failureFrame(exit.cause, frame)))
+        if (isDefect(exit.cause)) Runtime.runFork(runtime)(logDefect(exit.cause, frame))
+      })
     }
-    const answer = (respond: Effect.Effect<void>) => Queue.offer(answers, respond)
 
-    const handleLine = (line: string): Effect.Effect<void, never, HandlerServices> => {
+    const dispatch = (frame: ClientFrame): Effect.Effect<void> =>
+      handleRequest(session, frame).pipe(
+        Effect.matchCauseEffect({
+          onSuccess: (outcome) => {
+            if (isLater(outcome)) answerLater(frame, outcome.answer)
+            else answers.now(answerLine(frame, outcome))
+            return Effect.void
+          },
+          onFailure: (cause) => {
+            answers.now(encodeFrame(failureFrame(cause, frame)))
+            return isDefect(cause) ? logDefect(cause, frame) : Effect.void
+          }
+        })
+      )
+
+    const handleLine = (line: string): Effect.Effect<void> => {
       const decoded = decodeLine(line)
       const handle =
         decoded._tag === "Invalid"
-          ? answer(Effect.sync(() => reply(errFrame(decoded.code, decoded.message, decoded.reqId))))
+          ? Effect.sync(() => answers.now(encodeFrame(errFrame(decoded.code, decoded.message, decoded.reqId))))
           : dispatch(decoded.frame)
-      return session.peer === undefined ? handle : Effect.zipRight(registry.seen(session.peer), handle)
+      return answers.outstanding < maxPipelined ? handle : Effect.zipRight(answers.whenAtMost(maxPipelined - 1), handle)
     }
 
-    const respond = (frame: ClientFrame) => (cause: Cause.Cause<RequestError>) =>
-      Effect.sync(() => reply(failureFrame(cause, frame))).pipe(
-        Effect.zipRight(
-          Cause.isFailType(cause) || Cause.isInterruptedOnly(cause)
-            ? Effect.void
-            : Effect.logError("request handler failed", cause).pipe(Effect.annotateLogs({ type: frame.type }))
-        )
-      )
-
-    const dispatch = (frame: ClientFrame): Effect.Effect<void, never, HandlerServices> =>
-      handleRequest(session, frame).pipe(
-        Effect.matchCause({
-          onSuccess: (outcome): Effect.Effect<void> =>
-            isLater(outcome)
-              ? outcome.answer.pipe(
-                  Effect.matchCauseEffect({
-                    onSuccess: (frameOut) =>
-                      Effect.sync(() => frameOut !== undefined && reply(withReqId(frameOut, frame.req_id))),
-                    onFailure: respond(frame)
-                  })
-                )
-              : Effect.sync(() => outcome !== undefined && reply(withReqId(outcome, frame.req_id))),
-          onFailure: respond(frame)
-        }),
-        Effect.flatMap(answer)
-      )
+    // A chunk is what one read of the connection brought: any frame counts as a sign of life.
+    const handleChunk = (lines: Chunk.Chunk<string>) => {
+      const handleAll = Effect.forEach(lines, handleLine, { discard: true })
+      return session.peer === undefined ? handleAll : Effect.zipRight(registry.seen(session.peer), handleAll)
+    }
 
     // Reached whether the peer hung up, was evicted, or the hub is stopping.
     const cleanup = Effect.suspend(() => {
@@ -80,10 +91,10 @@ export const serveConnection = (connection: Connection) =>
       )
     })
 
-    // When the client is gone, answers still pending are for requests already accepted (a stored
-    // message, say): let them finish, then clean up.
-    const drain = Effect.zipRight(answer(Effect.interrupt), Fiber.await(answering))
-    yield* connection.lines.pipe(Stream.runForEach(handleLine), Effect.ensuring(Effect.zipRight(drain, cleanup)))
+    // When the client is gone, answers still outstanding are for requests already accepted (a
+    // stored message, say): let them finish, then clean up.
+    const drain = answers.whenAtMost(0)
+    yield* connection.lines.pipe(Stream.runForEachChunk(handleChunk), Effect.ensuring(Effect.zipRight(drain, cleanup)))
   }).pipe(Effect.annotateLogs({ transport: connection.transport, connection: connection.id }))
 
 const maxPipelined = 1024

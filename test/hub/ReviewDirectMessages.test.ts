@@ -51,7 +51,7 @@ const TestLayer = Layer.mergeAll(GatedStore, Registry.layer).pipe(Layer.provideM
 
 const answerOf = (outcome: Outcome) => {
   if (!isLater(outcome)) throw new Error(`expected a later answer, got ${JSON.stringify(outcome)}`)
-  return outcome.answer
+  return outcome.answer.await
 }
 
 const pushedTexts = (connection: FakeConnection) =>
