@@ -5,6 +5,7 @@
  */
 import { Either, ParseResult, Schema } from "effect"
 import type { ErrorCode } from "./ErrorCode.ts"
+import { decodeFast } from "./FastDecode.ts"
 import { type ClientFrame, ClientFrames, type ClientFrameType } from "./Frames.ts"
 
 export type Decoded =
@@ -51,6 +52,8 @@ export const decodeLine = (line: string): Decoded => {
   if (!Object.hasOwn(decoders, type)) {
     return invalid("bad_msg", `unknown frame type '${type.slice(0, 64)}'`, reqId)
   }
+  const plain = decodeFast(type, json)
+  if (plain !== undefined) return { _tag: "Request", frame: plain }
   const result = decoders[type as ClientFrameType](json)
   if (Either.isLeft(result)) {
     return invalid("bad_args", `invalid '${type}': ${describe(result.left)}`, reqId)
