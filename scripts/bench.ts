@@ -7,7 +7,7 @@
  * Flags: --json (machine output), --duration <s> (per step, default 3), --warmup <s> (default 1),
  * --size <chars> (message text, default 128), --window <n> (default 64), --rates <r1,r2,..> (msg/s
  * for the constant-rate steps; default 25%, 50%, 90% and 150% of the hub's measured window rate),
- * --skip-rates, --keep (keep the temp directory), --hub-root <dir> (run the hub from another checkout,
+ * --skip-rates, --skip-groups, --keep (keep the temp directory), --hub-root <dir> (run the hub from another checkout,
  * e.g. to compare revisions; default this repository), --profile <dir> (run the hub under
  * `bun --cpu-prof --cpu-prof-md`, profiles written to <dir> when it exits).
  * See docs/benchmarks.md for what each number means.
@@ -43,6 +43,7 @@ const options = {
     .filter((r) => r.trim() !== "")
     .map(Number),
   skipRates: flag("skip-rates"),
+  skipGroups: flag("skip-groups"),
   keep: flag("keep"),
   hubRoot: path.resolve(option("hub-root", root)),
   profileDir: option("profile", "")
@@ -355,7 +356,7 @@ const main = async () => {
     const hubWindow = await step(direct(`hub durable DM, window ${options.window}`, "hub", hubSpec, "window", options.window, 0))
 
     // 3. Group fan-out.
-    for (const members of [10, 20]) {
+    for (const members of options.skipGroups ? [] : [10, 20]) {
       await step({ ...direct(`hub group fan-out to ${members}, window ${options.window}`, "hub", hubSpec, "window", options.window, 0), kind: "group", members })
     }
 
