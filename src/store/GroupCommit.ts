@@ -4,7 +4,7 @@
  * Reads run synchronously on the same connection; since a batch runs synchronously too, a read
  * never sees a half-applied batch.
  */
-import { Chunk, Deferred, Effect, Either, Exit, Queue, Ref, type Scope } from "effect"
+import { Chunk, Deferred, Effect, Either, Queue, Ref, type Scope } from "effect"
 import { storeErrorFrom } from "./SqliteFile.ts"
 import type { SqliteConnection } from "./SqliteDriver.ts"
 import { StoreError } from "./Store.ts"
@@ -21,14 +21,22 @@ export interface GroupCommitOptions {
   readonly isExpected: (error: unknown) => boolean
   /** Runs after every rollback, e.g. to correct in-memory state the rolled-back jobs changed. */
   readonly afterRollback: () => void
+  /** Runs before the writer takes the next batch; it may wait (e.g. for a WAL checkpoint). */
+  readonly beforeBatch?: Effect.Effect<void> | undefined
 }
 
 export interface GroupCommit {
   /** Runs `run` inside a write transaction; resolves once that transaction committed. */
   readonly write: <A, E = never>(run: () => A) => Effect.Effect<A, E | StoreError>
-  /** Queues several writes in one step, so they commit in this order (usually in one batch). */
-  readonly writeAll: <A, E = never>(
-    runs: ReadonlyArray<() => A>
+  /**
+   * One write for a burst: `run` writes the inputs in order and returns one result per input, an
+   * expected error as a `Left` (it must not throw one: it decides it before writing anything of
+   * that input). If the transaction fails (disk full, I/O), every input is retried in its own
+   * transaction, so only the inputs that cannot be written fail.
+   */
+  readonly writeMany: <I, A, E>(
+    inputs: ReadonlyArray<I>,
+    run: (inputs: ReadonlyArray<I>) => ReadonlyArray<Either.Either<A, E>>
   ) => Effect.Effect<ReadonlyArray<Either.Either<A, E | StoreError>>>
   /** Runs `run` on the connection now, outside the writer. */
   readonly read: <A, E = never>(run: () => A) => Effect.Effect<A, E | StoreError>
@@ -39,7 +47,15 @@ export interface GroupCommit {
 interface Job {
   readonly run: () => unknown
   readonly done: Deferred.Deferred<unknown, unknown>
+  /**
+   * Set for a burst, which never throws an expected error (so it needs no savepoint): how to
+   * retry it in parts after its transaction failed.
+   */
+  readonly inParts?: () => Outcome
 }
+
+/** A job's result: its value, or what it failed with. */
+type Outcome = Either.Either<unknown, unknown>
 
 /** Starts the writer; with the scope it stops taking writes, commits those pending, and stops. */
 export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<GroupCommit, never, Scope.Scope> =>
@@ -64,39 +80,50 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
     }
 
     // Transaction control runs for every job: prepared once, not parsed each time.
-    const runAlone = (job: Job): Exit.Exit<unknown, unknown> => {
+    const transact = (run: () => unknown): Outcome => {
       try {
         q("BEGIN IMMEDIATE").run()
-        const value = job.run()
+        const value = run()
         q("COMMIT").run()
         commits++
-        return Exit.succeed(value)
+        return Either.right(value)
       } catch (e) {
         rollback()
-        return Exit.fail(failureOf(e))
+        return Either.left(failureOf(e))
       }
     }
 
+    const runAlone = (job: Job): Outcome => {
+      const outcome = transact(job.run)
+      return Either.isLeft(outcome) && job.inParts !== undefined ? job.inParts() : outcome
+    }
+
     /**
-     * One transaction for the whole batch; each job in a savepoint so an expected error undoes
-     * only that job. A driver error (disk full, I/O) may roll the whole transaction back, so the
-     * batch is then retried job by job: only the job that cannot be written fails.
+     * One transaction for the whole batch; each job but a burst in a savepoint so an expected
+     * error undoes only that job. A driver error (disk full, I/O) may roll the whole transaction
+     * back, so the batch is then retried job by job (a burst input by input): only what cannot be
+     * written fails.
      */
-    const runBatch = (jobs: ReadonlyArray<Job>): ReadonlyArray<Exit.Exit<unknown, unknown>> => {
+    const runBatch = (jobs: ReadonlyArray<Job>): ReadonlyArray<Outcome> => {
       if (jobs.length === 1) return [runAlone(jobs[0]!)]
-      const results: Array<Exit.Exit<unknown, unknown>> = []
+      const results: Array<Outcome> = []
       try {
         q("BEGIN IMMEDIATE").run()
         for (const job of jobs) {
+          if (job.inParts !== undefined) {
+            // Anything it throws is a driver error: the whole batch is retried below.
+            results.push(Either.right(job.run()))
+            continue
+          }
           q("SAVEPOINT job").run()
           try {
-            results.push(Exit.succeed(job.run()))
+            results.push(Either.right(job.run()))
             q("RELEASE job").run()
           } catch (e) {
             if (!isExpected(e)) throw e
             q("ROLLBACK TO job").run()
             q("RELEASE job").run()
-            results.push(Exit.fail(e))
+            results.push(Either.left(e))
           }
         }
         q("COMMIT").run()
@@ -111,11 +138,14 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
     const complete = (jobs: ReadonlyArray<Job>) =>
       Effect.gen(function* () {
         const results = runBatch(jobs)
-        for (let i = 0; i < jobs.length; i++) yield* Deferred.done(jobs[i]!.done, results[i]!)
+        for (let i = 0; i < jobs.length; i++) yield* Deferred.complete(jobs[i]!.done, results[i]!)
       })
 
+    const takeBatch = Effect.flatMap(Queue.takeBetween(queue, 1, options.maxBatch), (jobs) =>
+      complete(Chunk.toReadonlyArray(jobs))
+    )
     yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, options.maxBatch), (jobs) => complete(Chunk.toReadonlyArray(jobs))))
+      Effect.forever(options.beforeBatch === undefined ? takeBatch : Effect.zipRight(options.beforeBatch, takeBatch))
     )
 
     // Runs before the writer is interrupted and the connection closed: pending writes commit.
@@ -139,12 +169,20 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
         return (yield* Deferred.await(done)) as A
       }) as Effect.Effect<A, E | StoreError>
 
-    const writeAll = <A, E = never>(runs: ReadonlyArray<() => A>) =>
+    const writeMany = <I, A, E>(
+      inputs: ReadonlyArray<I>,
+      run: (inputs: ReadonlyArray<I>) => ReadonlyArray<Either.Either<A, E>>
+    ) =>
       Effect.gen(function* () {
-        if (yield* Ref.get(closed)) return runs.map(() => Either.left(closedError() as E | StoreError))
-        const jobs = yield* Effect.forEach(runs, (run) => Effect.map(Deferred.make<unknown, unknown>(), (done) => ({ run, done })))
-        yield* Queue.offerAll(queue, jobs)
-        return yield* Effect.forEach(jobs, (job) => Effect.either(Deferred.await(job.done) as Effect.Effect<A, E | StoreError>))
+        type Result = Either.Either<A, E | StoreError>
+        if (yield* Ref.get(closed)) return inputs.map((): Result => Either.left(closedError()))
+        if (inputs.length === 0) return []
+        const one = (input: I): Result =>
+          Either.flatMap(transact(() => run([input])[0]) as Either.Either<Result, StoreError>, (result) => result)
+        const done = yield* Deferred.make<unknown, unknown>()
+        yield* Queue.offer(queue, { run: () => run(inputs), done, inParts: () => Either.right(inputs.map(one)) })
+        // Never fails: a failed transaction is retried in parts, each part's failure its `Left`.
+        return (yield* Effect.orDie(Deferred.await(done))) as ReadonlyArray<Result>
       })
 
     const read = <A, E = never>(run: () => A): Effect.Effect<A, E | StoreError> =>
@@ -153,5 +191,5 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
         return yield* Effect.try({ try: run, catch: failureOf })
       }) as Effect.Effect<A, E | StoreError>
 
-    return { write, writeAll, read, commits: () => commits }
+    return { write, writeMany, read, commits: () => commits }
   })

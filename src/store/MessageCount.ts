@@ -6,7 +6,9 @@ import type { SqliteConnection } from "./SqliteDriver.ts"
 import { StoreFull } from "./Store.ts"
 
 export interface MessageCount {
-  /** Throws `StoreFull` when the store holds its maximum: for an append that evicts nothing. */
+  /** The `StoreFull` an append that evicts nothing meets when the store holds its maximum. */
+  readonly full: () => StoreFull | undefined
+  /** Throws what `full` returns. */
   readonly requireRoom: () => void
   readonly add: (delta: number) => void
   /** After a rolled-back transaction the in-memory count may be ahead of the file. */
@@ -18,14 +20,18 @@ export const makeMessageCount = (q: SqliteConnection["prepare"], maxMessages: nu
   const countAll = () =>
     q("SELECT (SELECT COUNT(*) FROM direct_messages) + (SELECT COUNT(*) FROM group_messages) AS n").get<{ n: number }>()!.n
   let total = countAll()
-  return {
-    requireRoom: () => {
-      if (total >= maxMessages) {
-        throw new StoreFull({
+  const full = () =>
+    total >= maxMessages
+      ? new StoreFull({
           message: `the message store holds its maximum of ${maxMessages} messages: recipients must read their mail (or an operator raise the cap) before more can be stored`,
           limit: maxMessages
         })
-      }
+      : undefined
+  return {
+    full,
+    requireRoom: () => {
+      const error = full()
+      if (error !== undefined) throw error
     },
     add: (delta) => {
       total += delta

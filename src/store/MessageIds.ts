@@ -9,18 +9,26 @@ export const randomEpoch = () => Math.floor(Math.random() * 36 ** 6).toString(36
 export interface MessageIds {
   readonly direct: (seq: number) => string
   readonly group: (gid: number) => string
-  /** The seq encoded in one of our ids, so `sinceId` works even after that message is gone. */
+  /**
+   * The seq of one of this file's direct-message ids (also of a message that is gone), `undefined`
+   * for anything `direct` would not have produced (another file's epoch, another spelling).
+   */
   readonly seqOfDirect: (id: string) => number | undefined
 }
 
-export const makeMessageIds = (epoch: string): MessageIds => ({
-  direct: (seq) => `m_${epoch}_${seq.toString(36)}`,
-  group: (gid) => `g_${epoch}_${gid.toString(36)}`,
-  seqOfDirect: (id) => {
-    const match = /^m_([0-9a-z]+)_([0-9a-z]+)$/.exec(id)
-    return match !== null && match[1] === epoch ? parseInt(match[2]!, 36) : undefined
+export const makeMessageIds = (epoch: string): MessageIds => {
+  const prefix = `m_${epoch}_`
+  const direct = (seq: number) => prefix + seq.toString(36)
+  return {
+    direct,
+    group: (gid) => `g_${epoch}_${gid.toString(36)}`,
+    seqOfDirect: (id) => {
+      if (!id.startsWith(prefix)) return undefined
+      const seq = parseInt(id.slice(prefix.length), 36)
+      return Number.isSafeInteger(seq) && seq > 0 && direct(seq) === id ? seq : undefined
+    }
   }
-})
+}
 
 /** The last AUTOINCREMENT value `table` handed out (0 if none): the next id is one more. */
 export const lastRowId = (q: SqliteConnection["prepare"], table: string) =>

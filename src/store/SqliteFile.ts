@@ -168,6 +168,14 @@ const chmodFiles = (path: string) => {
   }
 }
 
+/** How every connection to the file syncs and waits: the writer's and the WAL checkpointer's. */
+export const durabilityPragmas = (options: Pick<SqliteFileOptions, "synchronous">): ReadonlyArray<string> => [
+  `PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`,
+  // macOS fsync does not flush the drive's cache; F_FULLFSYNC does.
+  ...(options.synchronous !== "normal" && process.platform === "darwin" ? ["PRAGMA fullfsync = ON"] : []),
+  "PRAGMA busy_timeout = 5000"
+]
+
 /** Pragmas and migrations; returns the file's epoch. */
 const configure = (db: SqliteConnection, options: SqliteFileOptions): string => {
   const path = options.path
@@ -176,11 +184,8 @@ const configure = (db: SqliteConnection, options: SqliteFileOptions): string => 
     db.exec("PRAGMA journal_mode = WAL")
     db.exec("PRAGMA journal_size_limit = 67108864")
   }
-  db.exec(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`)
-  // macOS fsync does not flush the drive's cache; F_FULLFSYNC does.
-  if (options.synchronous !== "normal" && process.platform === "darwin") db.exec("PRAGMA fullfsync = ON")
+  for (const sql of durabilityPragmas(options)) db.exec(sql)
   db.exec("PRAGMA foreign_keys = ON")
-  db.exec("PRAGMA busy_timeout = 5000")
   migrate(db, path)
   if (!memory) chmodFiles(path)
   if (options.maxDbBytes !== undefined) {

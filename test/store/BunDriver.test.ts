@@ -83,4 +83,14 @@ describe("Store on Bun (bun:sqlite driver)", () => {
       expect(stored.length).toBeGreaterThanOrEqual(300)
     })
   )
+
+  it.scopedLive("the WAL checkpointer runs bun:sqlite in its worker: the WAL restarts under a writer that never idles", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const out = JSON.parse(yield* runBun(["checkpoint", path.join(dir, "wal.db")]))
+      expect(out).toMatchObject({ running: true, whileRunning: 0, catchUps: 3 })
+      expect(out.checkpoints).toBeGreaterThanOrEqual(3)
+      expect(out.restarts).toBeGreaterThanOrEqual(3)
+    })
+  )
 })

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import fc from "fast-check"
 import { makeSqlite } from "../../src/store/SqliteStore.ts"
-import type { DeliveryState, StoreShape } from "../../src/store/Store.ts"
+import type { AppendDirectResult, DeliveryState, StoreError, StoreFull, StoreShape } from "../../src/store/Store.ts"
 import { at } from "./helpers.ts"
 
 /** The simplest thing that could be a mailbox: an array in append order. */
@@ -13,33 +13,55 @@ interface ModelMessage {
   text: string
   clientId: string | undefined
   state: DeliveryState
+  /** Seconds after the base instant. */
+  time: number
 }
 
 const peers = ["A", "B", "C", "D"] as const
 const peer = fc.constantFrom(...peers)
 const cap = 4
+/** Below 4 full mailboxes, so appends that evict nothing meet it. */
+const maxMessages = 11
+const retentionSeconds = 6
+/** Larger than the file may grow: such an append fails with SQLITE_FULL and rolls back. */
+const maxDbBytes = 256 * 1024
+const hugeText = "h".repeat(300 * 1024)
+
+interface AppendOp {
+  readonly from: string
+  readonly to: string
+  readonly clientId: string | undefined
+  readonly delivered: boolean
+  readonly huge: boolean
+}
 
 type Op =
-  | { readonly op: "append"; readonly from: string; readonly to: string; readonly clientId: string | undefined }
-  | { readonly op: "markDelivered" | "markRead"; readonly recipient: string; readonly picks: ReadonlyArray<number> }
+  | { readonly op: "append"; readonly append: AppendOp }
+  | { readonly op: "appendMany"; readonly appends: ReadonlyArray<AppendOp> }
+  | { readonly op: "markDelivered" | "markRead" | "requeue"; readonly recipient: string; readonly picks: ReadonlyArray<number> }
   | { readonly op: "unread"; readonly recipient: string; readonly limit: number; readonly since: number | undefined }
   | { readonly op: "rename"; readonly from: string; readonly to: string }
   | { readonly op: "takeDropped"; readonly recipient: string }
+  | { readonly op: "prune"; readonly advance: number }
+
+const appendArb: fc.Arbitrary<AppendOp> = fc.record({
+  from: peer,
+  to: peer,
+  clientId: fc.option(fc.constantFrom("k1", "k2", "k3"), { nil: undefined }),
+  delivered: fc.boolean(),
+  huge: fc.nat(30).map((n) => n === 0)
+})
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("append" as const), append: appendArb }) },
   {
-    weight: 5,
-    arbitrary: fc.record({
-      op: fc.constant("append" as const),
-      from: peer,
-      to: peer,
-      clientId: fc.option(fc.constantFrom("k1", "k2", "k3"), { nil: undefined })
-    })
+    weight: 4,
+    arbitrary: fc.record({ op: fc.constant("appendMany" as const), appends: fc.array(appendArb, { minLength: 1, maxLength: 12 }) })
   },
   {
     weight: 2,
     arbitrary: fc.record({
-      op: fc.constantFrom("markDelivered" as const, "markRead" as const),
+      op: fc.constantFrom("markDelivered" as const, "markRead" as const, "requeue" as const),
       recipient: peer,
       picks: fc.array(fc.nat(60), { maxLength: 4 })
     })
@@ -54,7 +76,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     })
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("rename" as const), from: peer, to: peer }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("takeDropped" as const), recipient: peer }) }
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("takeDropped" as const), recipient: peer }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("prune" as const), advance: fc.integer({ min: 0, max: 12 }) }) }
 )
 
 const run = (store: StoreShape, ops: ReadonlyArray<Op>) =>
@@ -69,46 +92,75 @@ const run = (store: StoreShape, ops: ReadonlyArray<Op>) =>
     const pickId = (n: number) => (n < idOfSeq.size ? idOfSeq.get(n + 1)! : `bogus-${n}`)
     const seqs = (ms: ReadonlyArray<{ readonly seq: number }>) => ms.map((m) => m.seq)
 
+    let clock = 0
+
+    /** What appending `a` does to the model, one append after another; what the store must answer. */
+    const modelAppend = (a: AppendOp, body: string) => {
+      const existing =
+        a.clientId === undefined ? undefined : messages.find((m) => m.from === a.from && m.clientId === a.clientId)
+      if (existing !== undefined) return { seq: existing.seq, text: existing.text, duplicate: true, evicted: 0 }
+      const mailbox = messages.filter((m) => m.to === a.to)
+      if (mailbox.length < cap && messages.length >= maxMessages) return { error: "StoreFull" }
+      // Only an append that writes can fail to write.
+      if (a.huge) return { error: "SQLITE_FULL" }
+      const seq = nextSeq++
+      const state: DeliveryState = a.delivered ? "delivered" : "queued"
+      messages.push({ seq, from: a.from, to: a.to, text: body, clientId: a.clientId, state, time: clock })
+      const out = mailbox.slice(0, Math.max(0, mailbox.length + 1 - cap))
+      const evicted = out.filter((m) => m.state === "queued").length
+      messages = messages.filter((m) => !out.includes(m))
+      addDropped(a.to, evicted)
+      return { seq, text: body, duplicate: false, evicted }
+    }
+    const input = (a: AppendOp, body: string) => ({
+      from: a.from,
+      to: a.to,
+      text: a.huge ? hugeText : body,
+      replyTo: null,
+      urgent: false,
+      clientId: a.clientId,
+      initialState: a.delivered ? ("delivered" as const) : undefined,
+      now: at(clock)
+    })
+    const outcome = (r: Either.Either<AppendDirectResult, StoreError | StoreFull>) => {
+      if (Either.isLeft(r)) return { error: r.left._tag === "StoreError" ? r.left.code : r.left._tag }
+      const { message, duplicate, evicted } = r.right
+      if (!duplicate) {
+        expect(idOfSeq.has(message.seq)).toBe(false)
+        idOfSeq.set(message.seq, message.id)
+      }
+      return { seq: message.seq, text: message.text, duplicate, evicted }
+    }
+
     for (const op of ops) {
       switch (op.op) {
-        case "append": {
-          const body = `t${text++}`
-          const result = yield* store.appendDirect({
-            from: op.from,
-            to: op.to,
-            text: body,
-            replyTo: null,
-            urgent: false,
-            clientId: op.clientId,
-            now: at(0)
-          })
-          const existing =
-            op.clientId === undefined ? undefined : messages.find((m) => m.from === op.from && m.clientId === op.clientId)
-          if (existing !== undefined) {
-            expect(result).toMatchObject({ duplicate: true, evicted: 0, message: { seq: existing.seq, text: existing.text } })
-            break
-          }
-          const seq = nextSeq++
-          messages.push({ seq, from: op.from, to: op.to, text: body, clientId: op.clientId, state: "queued" })
-          const mailbox = messages.filter((m) => m.to === op.to)
-          const out = mailbox.slice(0, Math.max(0, mailbox.length - cap))
-          const evicted = out.filter((m) => m.state === "queued").length
-          messages = messages.filter((m) => !out.includes(m))
-          addDropped(op.to, evicted)
-          expect(result).toMatchObject({ duplicate: false, evicted, message: { seq, text: body, state: "queued" } })
-          expect(idOfSeq.has(seq)).toBe(false)
-          idOfSeq.set(seq, result.message.id)
+        case "append":
+        case "appendMany": {
+          const appends = op.op === "append" ? [op.append] : op.appends
+          const bodies = appends.map(() => `t${text++}`)
+          const results =
+            op.op === "append"
+              ? [yield* Effect.either(store.appendDirect(input(op.append, bodies[0]!)))]
+              : yield* store.appendDirectMany(appends.map((a, i) => input(a, bodies[i]!)))
+          const expected = appends.map((a, i) => modelAppend(a, bodies[i]!))
+          expect(results.map(outcome)).toEqual(expected)
           break
         }
         case "markDelivered":
-        case "markRead": {
+        case "markRead":
+        case "requeue": {
           const ids = op.picks.map(pickId)
-          const from: ReadonlyArray<DeliveryState> = op.op === "markDelivered" ? ["queued"] : ["queued", "delivered"]
+          const [from, to]: [ReadonlyArray<DeliveryState>, DeliveryState] =
+            op.op === "markDelivered"
+              ? [["queued"], "delivered"]
+              : op.op === "markRead"
+                ? [["queued", "delivered"], "read"]
+                : [["delivered"], "queued"]
           const changed = messages.filter(
             (m) => m.to === op.recipient && from.includes(m.state) && ids.includes(idOfSeq.get(m.seq)!)
           )
-          for (const m of changed) m.state = op.op === "markDelivered" ? "delivered" : "read"
-          const result = yield* (op.op === "markDelivered" ? store.markDelivered : store.markRead)(op.recipient, ids)
+          for (const m of changed) m.state = to
+          const result = yield* store[op.op](op.recipient, ids)
           expect(seqs(result)).toEqual(seqs(changed))
           break
         }
@@ -144,6 +196,15 @@ const run = (store: StoreShape, ops: ReadonlyArray<Op>) =>
           yield* store.renamePeer(op.from, op.to)
           break
         }
+        case "prune": {
+          clock += op.advance
+          const cutoff = clock - retentionSeconds
+          const expired = messages.filter((m) => m.time < cutoff)
+          for (const m of expired) if (m.state === "queued") addDropped(m.to, 1)
+          messages = messages.filter((m) => m.time >= cutoff)
+          expect(yield* store.pruneRetention(at(clock))).toEqual({ removed: expired.length })
+          break
+        }
         case "takeDropped": {
           const expected = dropped.get(op.recipient) ?? 0
           dropped.delete(op.recipient)
@@ -168,12 +229,19 @@ const run = (store: StoreShape, ops: ReadonlyArray<Op>) =>
   })
 
 describe("Store against a model (fast-check)", () => {
-  it("random appends, deliveries, reads, pages and renames agree with an in-memory model", async () => {
+  it("random appends (alone and in bursts), deliveries, reads, pages, renames, retention and write errors agree with an in-memory model", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) =>
-        Effect.runPromise(Effect.scoped(Effect.flatMap(makeSqlite({ path: ":memory:", mailboxCap: cap }), (store) => run(store, ops))))
+        Effect.runPromise(
+          Effect.scoped(
+            Effect.flatMap(
+              makeSqlite({ path: ":memory:", mailboxCap: cap, maxMessages, maxDbBytes, retention: `${retentionSeconds} seconds` }),
+              (store) => run(store, ops)
+            )
+          )
+        )
       ),
-      { numRuns: 100 }
+      { numRuns: 150 }
     )
   })
 })

@@ -72,7 +72,8 @@ describe("Store recovery and write errors (sqlite file)", () => {
       const copy = dbIn(snapshot)
       const ids = yield* Effect.scoped(
         Effect.gen(function* () {
-          const store = yield* makeSqlite({ path: db })
+          // A torn tail is a tail never synced, so never checkpointed: no checkpoint may run here.
+          const store = yield* makeSqlite({ path: db, walCheckpoint: "writer" })
           const ids: Array<string> = []
           // One transaction each (each waits for its commit before the next starts).
           for (let i = 0; i < 6; i++) ids.push((yield* store.appendDirect(direct("A", "B", `m${i}`))).message.id)
