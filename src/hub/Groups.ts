@@ -21,10 +21,17 @@ import type { Peer } from "./Peer.ts"
 import { Registry } from "./Registry.ts"
 import { Reply } from "./Reply.ts"
 
-interface Command {
-  readonly run: Effect.Effect<void>
-  readonly reply: Reply<unknown, unknown>
-}
+type Command =
+  /** Any operation, run alone and in order. */
+  | { readonly _tag: "Run"; readonly run: Effect.Effect<void>; readonly reply: Reply<unknown, unknown> }
+  /** A message; consecutive ones are stored together (one commit) and fanned out in order. */
+  | {
+      readonly _tag: "Send"
+      readonly peer: Peer
+      readonly frame: ClientFrameOf<"group_send">
+      readonly now: Date
+      readonly reply: Reply<Frame, RequestError>
+    }
 
 /** The sender shown on system messages; `kind: "system"` is what marks them (a peer may be named so). */
 const systemSender = "relay"
@@ -48,7 +55,20 @@ export const make = Effect.gen(function* () {
     name: "group",
     idleAfter: Duration.seconds(60),
     maxBatch: 64,
-    receive: (_, batch) => Effect.forEach(batch, (command) => command.run, { discard: true })
+    receive: (group, batch) =>
+      Effect.gen(function* () {
+        let sends: Array<Extract<Command, { _tag: "Send" }>> = []
+        for (const command of batch) {
+          if (command._tag === "Send") {
+            sends.push(command)
+            continue
+          }
+          if (sends.length > 0) yield* sendBurst(group, sends)
+          sends = []
+          yield* command.run
+        }
+        if (sends.length > 0) yield* sendBurst(group, sends)
+      })
   })
 
   /** Queues `effect` to run inside the group's actor, after everything queued before it. */
@@ -56,6 +76,7 @@ export const make = Effect.gen(function* () {
     Effect.sync(() => {
       const reply = new Reply<A, RequestError>()
       actors.post(group, {
+        _tag: "Run",
         reply: reply as Reply<unknown, unknown>,
         run: Effect.exit(effect).pipe(Effect.map((exit) => reply.complete(exit)))
       })
@@ -66,22 +87,24 @@ export const make = Effect.gen(function* () {
   const inGroup = <A>(group: string, effect: Effect.Effect<A, RequestError>) =>
     Effect.flatMap(submitInGroup(group, effect), (reply) => reply.await)
 
+  const requestErrorOf = (error: { readonly _tag: string; readonly message: string }): RequestError => {
+    switch (error._tag) {
+      case "GroupNotFound":
+        return requestError("group_not_found", `${error.message}; relay_group_list shows your groups`)
+      case "NotMember":
+        return requestError("not_member", error.message)
+      case "GroupExists":
+        return requestError("bad_args", `${error.message}; pick another name`)
+      case "StoreFull":
+      case "StoreError":
+        return storeFailure(error as never)
+      default:
+        return requestError("unexpected", error.message)
+    }
+  }
+
   const mapStore = <A>(effect: Effect.Effect<A, { readonly _tag: string; readonly message: string }>) =>
-    Effect.mapError(effect, (error): RequestError => {
-      switch (error._tag) {
-        case "GroupNotFound":
-          return requestError("group_not_found", `${error.message}; relay_group_list shows your groups`)
-        case "NotMember":
-          return requestError("not_member", error.message)
-        case "GroupExists":
-          return requestError("bad_args", `${error.message}; pick another name`)
-        case "StoreFull":
-        case "StoreError":
-          return storeFailure(error as never)
-        default:
-          return requestError("unexpected", error.message)
-      }
-    })
+    Effect.mapError(effect, requestErrorOf)
 
   const load = (group: string) =>
     mapStore(store.getGroup(group)).pipe(
@@ -149,6 +172,35 @@ export const make = Effect.gen(function* () {
 
   const memberNames = (record: GroupRecord) => record.members.map((m) => m.name)
   const ack = (group: string): Frame => ({ type: "group_ack", group })
+
+  /**
+   * Consecutive sends to one group: the group is loaded once, the messages stored in one write, and
+   * each fanned out and answered in order. A sender who is not a member is refused on its own.
+   */
+  const sendBurst = (group: string, sends: ReadonlyArray<Extract<Command, { _tag: "Send" }>>) =>
+    Effect.gen(function* () {
+      const loaded = yield* Effect.either(load(group))
+      if (loaded._tag === "Left") {
+        for (const send of sends) send.reply.fail(loaded.left)
+        return
+      }
+      const members = memberNames(loaded.right)
+      const accepted = sends.filter((send) => {
+        if (isMember(loaded.right, send.peer.name)) return true
+        send.reply.fail(requestError("not_member", `you are not a member of '${group}'; ask its admin to invite you`))
+        return false
+      })
+      const results = yield* store.appendGroupMessages(
+        accepted.map(({ frame, now, peer }) => ({ group, from: peer.name, text: frame.text, kind: "message" as const, clientId: frame.client_id, now }))
+      )
+      accepted.forEach((send, i) => {
+        const result = results[i]!
+        if (result._tag === "Left") return send.reply.fail(requestErrorOf(result.left))
+        const { message, duplicate } = result.right
+        if (!duplicate) fanOut(members, message, send.peer.name)
+        send.reply.succeed({ type: "group_ack", group, msg_id: message.id, ...(duplicate ? { duplicate: true } : {}) })
+      })
+    })
 
   return {
     groupCreate: (peer: Peer, frame: ClientFrameOf<"group_create">): Effect.Effect<Outcome, RequestError> =>
@@ -271,20 +323,11 @@ export const make = Effect.gen(function* () {
       ),
 
     groupSend: (peer: Peer, frame: ClientFrameOf<"group_send">): Effect.Effect<Outcome, RequestError> =>
-      Effect.map(
-        submitInGroup(
-          frame.group,
-          Effect.gen(function* () {
-            const record = yield* loadAsMember(frame.group, peer)
-            const { message, duplicate } = yield* mapStore(
-              store.appendGroupMessage({ group: frame.group, from: peer.name, text: frame.text, kind: "message", clientId: frame.client_id, now: new Date() })
-            )
-            if (!duplicate) fanOut(memberNames(record), message, peer.name)
-            return { type: "group_ack", group: frame.group, msg_id: message.id, ...(duplicate ? { duplicate: true } : {}) }
-          })
-        ),
-        later
-      ),
+      Effect.sync(() => {
+        const reply = new Reply<Frame, RequestError>()
+        actors.post(frame.group, { _tag: "Send", peer, frame, now: new Date(), reply })
+        return later(reply)
+      }),
 
     groupHistory: (peer: Peer, frame: ClientFrameOf<"group_history">): Effect.Effect<Outcome, RequestError> =>
       inGroup(

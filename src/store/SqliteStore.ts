@@ -2,7 +2,7 @@
  * The Store over SQLite (WAL), one connection: `SqliteFile` opens and migrates it, `GroupCommit`
  * runs every write through one writer fiber, and the tables hold the SQL of each area.
  */
-import { Duration, Effect, Layer, type Scope } from "effect"
+import { Duration, Effect, Either, Layer, type Scope } from "effect"
 import { makeDirectMessagesTable } from "./DirectMessagesTable.ts"
 import { makeGroupCommit } from "./GroupCommit.ts"
 import { makeGroupsTable } from "./GroupsTable.ts"
@@ -170,6 +170,20 @@ export const makeSqlite = (options: SqliteStoreOptions): Effect.Effect<StoreShap
       appendGroupMessage: Effect.fn("Store.appendGroupMessage")(function* (input: AppendGroupMessageInput) {
         return yield* write<{ message: GroupMessageRecord; duplicate: boolean }, StoreFull | GroupNotFound>(() =>
           groups.append(input)
+        )
+      }),
+      appendGroupMessages: Effect.fn("Store.appendGroupMessages")(function* (inputs: ReadonlyArray<AppendGroupMessageInput>) {
+        // Each input's domain error (no such group, store full) is decided before it writes
+        // anything, so it fails alone without a savepoint.
+        return yield* writeMany(inputs, (burst) =>
+          burst.map((input) => {
+            try {
+              return Either.right(groups.append(input))
+            } catch (e) {
+              if (e instanceof StoreFull || e instanceof GroupNotFound) return Either.left(e)
+              throw e
+            }
+          })
         )
       }),
       groupHistory: Effect.fn("Store.groupHistory")(function* (

@@ -204,6 +204,20 @@ export class Store extends Context.Tag("relay/Store")<
       { readonly message: GroupMessageRecord; readonly duplicate: boolean },
       StoreError | StoreFull | GroupNotFound
     >
+    /**
+     * Appends in the given order, each succeeding or failing on its own, usually in one commit:
+     * how a group actor stores a burst of sends.
+     */
+    readonly appendGroupMessages: (
+      inputs: ReadonlyArray<AppendGroupMessageInput>
+    ) => Effect.Effect<
+      ReadonlyArray<
+        Either.Either<
+          { readonly message: GroupMessageRecord; readonly duplicate: boolean },
+          StoreError | StoreFull | GroupNotFound
+        >
+      >
+    >
     /** Unread messages for `member`, oldest first, at most `limit` (default all); advances its cursor. */
     readonly groupHistory: (
       group: string,

@@ -289,4 +289,24 @@ describe("groups (wire, SQLite file)", () => {
     await bob.waitFor((f) => f.type === "incoming_message" && f.text === "hi robert")
     expect((await alice.request({ type: "send", to: "bob", text: "old name" })).status).toBe("queued")
   })
+
+  it("a pipelined burst of group sends: acked in order, pushed in order, a non-member's send in the middle refused alone", async () => {
+    const hub = await newHub()
+    const alice = await use.peer(hub, "alice")
+    const bob = await use.peer(hub, "bob")
+    const mallory = await use.peer(hub, "mallory")
+    await alice.request({ type: "group_create", name: "team", members: ["bob"] })
+    const from = bob.frames.length
+    // Mallory's send lands between Alice's in the group actor's inbox (same batch or not).
+    const malloryAck = mallory.request({ type: "group_send", group: "team", text: "let me in" })
+    const acks = await pipeline(alice, Array.from({ length: 40 }, (_, i) => ({ type: "group_send", group: "team", text: `b${i}` })), "b")
+    expect(await malloryAck).toMatchObject({ type: "err", code: "not_member" })
+    expect(acks.map((a) => a.type)).toEqual(Array(40).fill("group_ack"))
+    const pushed = (await waitPushes(bob, "incoming_group_msg", 41, from)).filter((f) => f.kind !== "system")
+    expect(pushed.map((p) => p.text)).toEqual(Array.from({ length: 40 }, (_, i) => `b${i}`))
+    expect(pushed.map((p) => p.msg_id)).toEqual(acks.map((a) => a.msg_id))
+    // Stored as acked, and nothing of Mallory's.
+    const history = await bob.request({ type: "group_history", group: "team" })
+    expect(texts(history).filter((t) => t.startsWith("b") || t === "let me in")).toEqual(Array.from({ length: 40 }, (_, i) => `b${i}`))
+  })
 })
