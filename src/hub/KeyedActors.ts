@@ -7,7 +7,7 @@
  * mailbox can store a burst of messages in one write. A defect while handling a batch is logged and
  * fails that batch's replies; the actor goes on.
  */
-import { type Cause, Chunk, Clock, Deferred, Duration, Effect, FiberSet, Option, Queue, type Scope } from "effect"
+import { Cause, Chunk, Clock, Deferred, Duration, Effect, FiberId, FiberSet, Option, Queue, type Scope } from "effect"
 import { failReplyOf } from "./Actor.ts"
 
 const Idle = Symbol("Idle")
@@ -60,6 +60,8 @@ export const make = <Command>(options: {
             })
           }
           return options.receive(key, commands).pipe(
+            // Stopped mid-batch (the hub is stopping): its callers get an answer, not silence.
+            Effect.onInterrupt(() => Effect.forEach(commands, (command) => failReplyOf(command, stopping))),
             Effect.catchAllCause((cause) =>
               Effect.logError("actor batch failed; its requests were answered with an error", cause).pipe(
                 Effect.annotateLogs({ actor: options.name, key }),
@@ -76,7 +78,28 @@ export const make = <Command>(options: {
     const idleMarks = (inbox: Queue.Queue<Command | typeof Idle>) =>
       Effect.sleep(options.idleAfter).pipe(Effect.zipRight(Queue.offer(inbox, Idle)), Effect.forever)
 
+    // When the scope closes, commands still waiting in an inbox are answered as interrupted and the
+    // inboxes shut (offering to one then interrupts, posting fails the reply): nobody waits forever.
+    let closed = false
+    const stopping = Cause.interrupt(FiberId.none)
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        return Effect.forEach(
+          [...actors.values()],
+          (inbox) =>
+            Queue.takeAll(inbox).pipe(
+              Effect.flatMap((pending) => Effect.forEach(pending, (item) => (item === Idle ? Effect.void : failReplyOf(item, stopping)))),
+              Effect.zipRight(Queue.shutdown(inbox))
+            ),
+          { discard: true }
+        )
+      })
+    )
+    const stoppedInbox = Effect.runSync(Effect.tap(Queue.unbounded<Command | typeof Idle>(), Queue.shutdown))
+
     const inboxOf = (key: string) => {
+      if (closed) return stoppedInbox
       let inbox = actors.get(key)
       if (inbox === undefined) {
         const created = Effect.runSync(Queue.unbounded<Command | typeof Idle>())
@@ -100,7 +123,8 @@ export const make = <Command>(options: {
       ask: (key, build) => Effect.flatten(submit(key, build)),
       submit,
       post: (key, command) => {
-        inboxOf(key).unsafeOffer(command)
+        // Refused only once the actors are stopping (the hub is): the caller must not wait forever.
+        if (!inboxOf(key).unsafeOffer(command)) Effect.runSync(failReplyOf(command, stopping))
       },
       size: () => actors.size
     }

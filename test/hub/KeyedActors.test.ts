@@ -3,7 +3,7 @@
  * without a command, never while commands keep coming, and a key used again gets a fresh actor.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, TestClock } from "effect"
+import { Deferred, Duration, Effect, Exit, Scope, TestClock } from "effect"
 import * as KeyedActors from "../../src/hub/KeyedActors.ts"
 
 type Command = { readonly n: number; readonly reply: Deferred.Deferred<number> }
@@ -43,6 +43,37 @@ describe("KeyedActors lifetime", () => {
         yield* TestClock.adjust(Duration.seconds(20))
       }
       expect(actors.size()).toBe(1)
+    })
+  )
+})
+
+describe("KeyedActors when their scope closes", () => {
+  it.effect("commands still queued, and commands posted afterwards, are answered as interrupted, never left waiting", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const entered = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const actors = yield* KeyedActors.make<Command>({
+        name: "test",
+        idleAfter: Duration.seconds(30),
+        maxBatch: 1,
+        // The first command holds the actor, so the next ones wait in the inbox.
+        receive: (_, batch) =>
+          Effect.forEach(batch, (command) =>
+            command.n === 0
+              ? Deferred.succeed(entered, undefined).pipe(Effect.zipRight(Deferred.await(release)), Effect.zipRight(Deferred.succeed(command.reply, 0)))
+              : Deferred.succeed(command.reply, command.n + 1)
+          )
+      }).pipe(Scope.extend(scope))
+      const busy = yield* actors.submit<number, never>("a", (reply) => ({ n: 0, reply }))
+      yield* Deferred.await(entered)
+      const queued = yield* actors.submit<number, never>("a", (reply) => ({ n: 1, reply }))
+      yield* Scope.close(scope, Exit.void)
+      expect(Exit.isInterrupted(yield* Effect.exit(queued))).toBe(true)
+      expect(Exit.isInterrupted(yield* Effect.exit(busy))).toBe(true)
+      const late = yield* Deferred.make<number>()
+      actors.post("b", { n: 2, reply: late })
+      expect(Exit.isInterrupted(yield* Effect.exit(Deferred.await(late)))).toBe(true)
     })
   )
 })
