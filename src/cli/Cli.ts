@@ -51,8 +51,6 @@ Tuning (relay hub; unset = the default shown):
   RELAY_MAX_ROOM_MEMBERS    20     members per room
   RELAY_MAX_OUTBOUND_BYTES  8388608  bytes waiting towards one connection before it is cut off as too slow
   RELAY_AUTH_TIMEOUT        5s     how long a WebSocket client has to send its auth frame
-  RELAY_STORE_THREAD        0      1: the message store runs on its own thread (Bun; slower today, see
-                                   docs/store.md)
 
 Durations: 500ms, 10s, 2m, 1h. --idle-exit makes the hub exit once no session of any transport has
 been connected for that long (sessions that auto-spawn the hub use 10s).`

@@ -42,12 +42,6 @@ export interface HubConfigShape {
    * crashing or being killed); `full` — once fsynced (survives power loss too, at a few ms a commit).
    */
   readonly sync: "normal" | "full"
-  /**
-   * Run the store on its own worker thread (under Bun; Node always runs it on the main thread):
-   * the main thread then does no SQLite work, but each store call waits for the other thread.
-   * Off by default: measured slower for the hub as it is (docs/store.md). `RELAY_STORE_THREAD=1`.
-   */
-  readonly storeThread: boolean
   /** Direct messages older than this are removed (see docs/delivery.md). */
   readonly retention: Duration.Duration
   /** Groups in all, and members per group. */
@@ -81,7 +75,6 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
     groupCap: 500,
     maxStoredMessages: 200_000,
     sync: "normal",
-    storeThread: false,
     retention: Duration.days(30),
     maxGroups: 1_000,
     maxGroupMembers: 100,
@@ -113,7 +106,6 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
         const wsPort = yield* Config.option(portVar("RELAY_WS_PORT"))
         const wsToken = yield* Config.option(Config.nonEmptyString("RELAY_WS_TOKEN"))
         const sync = yield* Config.option(Config.literal("normal", "full")("RELAY_SYNC"))
-        const storeThread = yield* Config.option(Config.boolean("RELAY_STORE_THREAD"))
         const knobs: Record<string, unknown> = {}
         for (const [field, knob] of Object.entries(envKnobs)) {
           const variable: Config.Config<unknown> = knob.kind === "duration" ? durationVar(knob.env) : countVar(knob.env)
@@ -128,7 +120,6 @@ export class HubConfig extends Context.Tag("relay/HubConfig")<HubConfig, HubConf
           ...Option.match(wsPort, { onNone: () => ({}), onSome: (port) => ({ websocketPort: port === -1 ? Option.none() : Option.some(port) }) }),
           ...Option.match(wsToken, { onNone: () => ({}), onSome: (token) => ({ websocketToken: Option.some(token) }) }),
           ...Option.match(sync, { onNone: () => ({}), onSome: (mode) => ({ sync: mode }) }),
-          ...Option.match(storeThread, { onNone: () => ({}), onSome: (on) => ({ storeThread: on }) }),
           ...(knobs as Partial<HubConfigShape>),
           ...overrides
         })

@@ -6,7 +6,6 @@ import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as path from "node:path"
 import * as SqliteStore from "../store/SqliteStore.ts"
 import { Store } from "../store/Store.ts"
-import * as StoreThread from "../store/StoreThread.ts"
 import * as DirectMessages from "./DirectMessages.ts"
 import * as Groups from "./Groups.ts"
 import { HubConfig } from "./HubConfig.ts"
@@ -35,20 +34,16 @@ export const layer: Layer.Layer<Messaging, never, Store | Registry | HubConfig> 
   })
 )
 
-/**
- * The SQLite store a standalone hub uses: `relay.db` in the data directory, caps from `HubConfig`;
- * on its own thread when `storeThread` is on (`RELAY_STORE_THREAD=1`) and the runtime is Bun.
- */
+/** The SQLite store a standalone hub uses: `relay.db` in the data directory, caps from `HubConfig`. */
 export const layerSqliteStore = Layer.unwrapEffect(
-  Effect.map(HubConfig, (config) => {
-    const options: SqliteStore.SqliteStoreOptions = {
+  Effect.map(HubConfig, (config) =>
+    SqliteStore.layerSqlite({
       path: path.join(config.dataDir, "relay.db"),
       mailboxCap: config.mailboxCap,
       groupCap: config.groupCap,
       maxMessages: config.maxStoredMessages,
       retention: config.retention,
       synchronous: config.sync
-    }
-    return config.storeThread && StoreThread.available() ? StoreThread.layerSqliteThread(options) : SqliteStore.layerSqlite(options)
-  })
+    })
+  )
 )

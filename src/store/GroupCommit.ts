@@ -54,10 +54,6 @@ interface Job {
   readonly inParts?: () => Outcome
 }
 
-/** What every request to a store that was closed fails with. */
-export const storeClosed = (path: string): StoreError =>
-  new StoreError({ message: `the message store ${path} is closed (the hub is stopping): retry after it restarts` })
-
 /** A job's result: its value, or what it failed with. */
 type Outcome = Either.Either<unknown, unknown>
 
@@ -68,7 +64,7 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
     const q = (sql: string) => db.prepare(sql)
     const queue = yield* Queue.bounded<Job>(Math.max(1, options.capacity))
     const closed = yield* Ref.make(false)
-    const closedError = () => storeClosed(path)
+    const closedError = () => new StoreError({ message: `the message store ${path} is closed (the hub is stopping): retry after it restarts` })
 
     let commits = 0
 
