@@ -44,35 +44,43 @@ export const make = <Command>(options: {
 
     // Idleness is a mark in the inbox, not a timeout on `take`: interrupting a take at the instant an
     // item is handed to it could lose that item (a request never answered).
-    const loop = (key: string, inbox: Queue.Queue<Command | typeof Idle>, lastActive: number): Effect.Effect<void> =>
-      Queue.takeBetween(inbox, 1, options.maxBatch).pipe(
-        Effect.flatMap((batch) => {
+    //
+    // One step takes a batch and handles it. Only the take and the handling can be interrupted,
+    // not the moment between them, so a batch taken is always either handled or answered as
+    // interrupted. `undefined`: the actor left (idle).
+    const step = (key: string, inbox: Queue.Queue<Command | typeof Idle>, lastActive: number): Effect.Effect<number | undefined> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(Queue.takeBetween(inbox, 1, options.maxBatch)), (batch) => {
           const commands = Chunk.toReadonlyArray(batch).filter((item): item is Command => item !== Idle)
           if (commands.length === 0) {
             // Only idle marks: leave if nothing came for a whole period and nothing is waiting
             // (checked and removed in one step, so a command is never offered to a dead inbox).
             return Effect.flatMap(Clock.currentTimeMillis, (now) => {
               if (now - lastActive < idleMillis || Option.getOrElse(inbox.unsafeSize(), () => 0) > 0) {
-                return loop(key, inbox, lastActive)
+                return Effect.succeed(lastActive)
               }
               actors.delete(key)
-              return Queue.shutdown(inbox)
+              return Effect.as(Queue.shutdown(inbox), undefined)
             })
           }
-          return options.receive(key, commands).pipe(
+          return restore(options.receive(key, commands)).pipe(
             // Stopped mid-batch (the hub is stopping): its callers get an answer, not silence.
             Effect.onInterrupt(() => Effect.forEach(commands, (command) => failReplyOf(command, stopping))),
             Effect.catchAllCause((cause) =>
-              Effect.logError("actor batch failed; its requests were answered with an error", cause).pipe(
-                Effect.annotateLogs({ actor: options.name, key }),
-                Effect.zipRight(Effect.forEach(commands, (command) => failReplyOf(command, cause as Cause.Cause<unknown>)))
-              )
+              Cause.isInterruptedOnly(cause)
+                ? Effect.failCause(cause)
+                : Effect.logError("actor batch failed; its requests were answered with an error", cause).pipe(
+                    Effect.annotateLogs({ actor: options.name, key }),
+                    Effect.zipRight(Effect.forEach(commands, (command) => failReplyOf(command, cause as Cause.Cause<unknown>)))
+                  )
             ),
-            Effect.zipRight(Clock.currentTimeMillis),
-            Effect.flatMap((now) => loop(key, inbox, now))
+            Effect.zipRight(Clock.currentTimeMillis)
           )
         })
       )
+
+    const loop = (key: string, inbox: Queue.Queue<Command | typeof Idle>, lastActive: number): Effect.Effect<void> =>
+      Effect.flatMap(step(key, inbox, lastActive), (next) => (next === undefined ? Effect.void : loop(key, inbox, next)))
 
     /** Marks the inbox every period; ends when the inbox is shut down (offering to it interrupts). */
     const idleMarks = (inbox: Queue.Queue<Command | typeof Idle>) =>

@@ -99,9 +99,18 @@ export const serveConnection = (connection: Connection) =>
 
 const maxPipelined = 1024
 
-/** Answers a failed request; a defect becomes `unexpected` so the client is never left waiting. */
-const failureFrame = (cause: Cause.Cause<RequestError>, frame: ClientFrame): Frame => {
+/** Answers a failed request; a defect or an interruption becomes `unexpected` so the client is never left waiting. */
+export const failureFrame = (cause: Cause.Cause<RequestError>, frame: ClientFrame): Frame => {
   const failure = Cause.failureOption(cause)
   if (failure._tag === "Some") return errFrame(failure.value.code, failure.value.message, frame.req_id)
+  if (Cause.isInterruptedOnly(cause)) {
+    // Interrupted: the hub is stopping. A send may have been stored before it, so a blind retry
+    // could deliver it twice.
+    return errFrame(
+      "unexpected",
+      `the hub is stopping and '${frame.type}' may not have taken effect; reconnect and check (retry a send with the same client_id to avoid a duplicate)`,
+      frame.req_id
+    )
+  }
   return errFrame("unexpected", `the hub failed while handling '${frame.type}'; it is still running, try again`, frame.req_id)
 }
