@@ -126,7 +126,7 @@ const tryLock = (lockPath: string): boolean => {
   }
 }
 
-/** How large `hub.log` may grow before a spawn starts a new one. */
+/** How large `hub.log` may grow: past it a spawn, or the running hub, moves it to `hub.log.1`. */
 export const maxHubLogBytes = 4 * 1024 * 1024
 
 /** Starts a hub detached; returns its pid. */
@@ -136,6 +136,8 @@ export const spawnHub = Effect.fn("Bootstrap.spawnHub")(function* (options: Boot
   const env = minimalEnv(options.env ?? process.env)
   env.RELAY_HOME ??= options.home
   env.RELAY_HUB_SOCKET ??= options.socketPath
+  // The hub keeps its own log under the cap while it runs (see runtime/Logging.ts).
+  env.RELAY_LOG_FILE = path.join(options.home, "hub.log")
   return yield* Effect.try({
     try: () => {
       fs.mkdirSync(options.home, { recursive: true, mode: 0o700 })
