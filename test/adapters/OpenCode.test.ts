@@ -94,6 +94,37 @@ describe("OpenCode plugin", () => {
     expect(stored).toEqual({ ses_remembered01: "kept-name", [untitled.id]: expected })
   })
 
+  it("the peer follows the session's title: OpenCode's title after a placeholder, then the user's; other updates rename nothing", async () => {
+    hub = await startAdapterHub()
+    const placeholder: SessionInfo = { id: "ses_0005titledLater1", title: "New session - 2026-11-26T17:00:00.000Z" }
+    const plugin = await start({ [placeholder.id]: placeholder })
+    const updated = (info: SessionInfo) => plugin.hooks.event({ event: { type: "session.updated", properties: { sessionID: info.id, info } } })
+    await plugin.created(placeholder)
+    const first = shortIdName(placeholder.id)
+    await waitUntil("the short-id peer", async () => ((await hub.peerNames()).includes(first) ? true : undefined))
+
+    await updated({ ...placeholder, title: "Fix flaky login test" })
+    await waitUntil("the title's name", async () => ((await hub.peerNames()).includes("fix-flaky-login-test") ? true : undefined))
+    expect(await hub.peerNames()).toEqual(["fix-flaky-login-test"])
+    await waitUntil("the name to be remembered", () =>
+      JSON.parse(fs.readFileSync(namesFile(hub.hub.dataDir), "utf8"))[placeholder.id] === "fix-flaky-login-test" ? true : undefined
+    )
+
+    // An explicit rename stays while the title does not change.
+    expect((await plugin.call(placeholder.id, "relay_rename", { new_name: "login-fixer" })).ok).toBe(true)
+    await updated({ ...placeholder, title: "Fix flaky login test" })
+    expect((await plugin.call(placeholder.id, "relay_peers")).me).toBe("login-fixer")
+
+    // A title another peer holds leaves the name as it was.
+    await hub.peer("taken-title")
+    await updated({ ...placeholder, title: "Taken title" })
+    await updated({ ...placeholder, title: "Taken title" })
+    expect((await plugin.call(placeholder.id, "relay_peers")).me).toBe("login-fixer")
+    await updated({ ...placeholder, title: "Release notes" })
+    await waitUntil("the user's new title", async () => ((await hub.peerNames()).includes("release-notes") ? true : undefined))
+    expect((await hub.peerNames()).sort()).toEqual(["release-notes", "taken-title"])
+  })
+
   it("a taken name gets -2, and that name is what the session keeps", async () => {
     hub = await startAdapterHub()
     await hub.peer("reviewer")

@@ -6,7 +6,8 @@
  * described to OpenCode in Zod (`ToolArgs.ts`) and checked by `decodeArgs` when they run. Pushes
  * become user messages in the root session with `noReply: true`, which stores them without
  * starting a model turn; an urgent direct message does start one unless configured otherwise
- * (`wake`). The instructions are appended to the system prompt of every model call.
+ * (`wake`). The instructions are appended to the system prompt of every model call. A root
+ * session's peer follows its title: OpenCode's own title after the first exchange, or the user's.
  *
  * It talks to the hub over the WebSocket endpoint (`PeerLink`); the hub is started on demand.
  */
@@ -17,7 +18,7 @@ import { type Env, relayPaths } from "../../client/RelayEnvironment.ts"
 import { openPeerLink, type PeerLink } from "../PeerLink.ts"
 import { instructions, isUrgent, pushText } from "../SessionText.ts"
 import type { WebSocketConstructor } from "../WebSocketDial.ts"
-import { namesFile, SessionNames } from "./SessionNames.ts"
+import { namesFile, SessionNames, titleName } from "./SessionNames.ts"
 import { toolArgs } from "./ToolArgs.ts"
 
 export const clientName = "relay-opencode/0.1.0"
@@ -158,6 +159,21 @@ export const makeRelayPlugin = (options: RelayPluginOptions = {}) =>
       return opening
     }
 
+    /**
+     * A root session's title changed (OpenCode titles a session after its first exchange, and a
+     * user may retitle it): its peer takes the new name, as a Claude Code session's follows
+     * `/rename`. A name already taken leaves the peer as it was.
+     */
+    const followTitle = async (root: SessionInfo) => {
+      const wanted = titleName(root.title)
+      const peer = peers.get(root.id)
+      if (wanted === undefined || peer === undefined || deleted.has(root.id)) return
+      const link = await peer
+      if ((await link.name()) === wanted) return
+      const outcome = await link.callTool("relay_rename", { new_name: wanted })
+      if (outcome.ok && !deleted.has(root.id)) names.remember(root.id, await link.name())
+    }
+
     const closePeer = async (id: string) => {
       deleted.add(id)
       const peer = peers.get(id)
@@ -190,8 +206,14 @@ export const makeRelayPlugin = (options: RelayPluginOptions = {}) =>
         const info = asSessionInfo(event.properties?.info)
         if (info === undefined) return
         if (event.type === "session.created" || event.type === "session.updated") {
+          const before = sessions.get(info.id)
           sessions.set(info.id, info)
           if (event.type === "session.created" && info.parentID === undefined) peerFor(info)
+          // `session.updated` comes for any change; only a new title renames. Not awaited: the
+          // peer may still be connecting, and OpenCode's event loop must not wait for that.
+          if (event.type === "session.updated" && info.parentID === undefined && before !== undefined && before.title !== info.title) {
+            void followTitle(info).catch(() => undefined)
+          }
         } else if (event.type === "session.deleted") {
           sessions.delete(info.id)
           if (info.parentID === undefined) await closePeer(info.id)
