@@ -2,8 +2,11 @@
  * `relay install [claude|opencode|copilot]` and `relay uninstall …`: put Relay into each harness
  * the way that harness loads extensions, pointing back at this checkout by absolute path.
  *
- * - Claude Code: the plugin from this directory as a local marketplace (`claude plugin
- *   marketplace add <root>`, `claude plugin install relay@relay-hub`).
+ * - Claude Code: the plugin as a local marketplace (`claude plugin marketplace add <dir>`, `claude
+ *   plugin install relay@relay-hub`), where `<dir>` is `$RELAY_HOME/claude-marketplace`: the
+ *   plugin's own files copied, its code and dependencies linked to this checkout. Not the checkout
+ *   itself: Claude Code copies a marketplace directory whole, and a checkout (with node_modules,
+ *   .git and the test harnesses) came to about 2 GB.
  * - OpenCode: a one-line plugin file `relay.ts` in `.opencode/plugins/` (project scope) or
  *   OpenCode's user plugin directory that re-exports `src/adapters/opencode/Plugin.ts`; OpenCode
  *   runs on Bun, which loads our TypeScript as it is.
@@ -21,7 +24,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Console, Effect } from "effect"
 import { hubCommand, packageRoot } from "../client/Bootstrap.ts"
-import { nonEmpty } from "../client/RelayEnvironment.ts"
+import { nonEmpty, relayPaths } from "../client/RelayEnvironment.ts"
 import { CommandFailed, UsageError } from "./CliErrors.ts"
 
 
@@ -176,17 +179,37 @@ const claudeStep = (context: InstallContext, args: ReadonlyArray<string>, ok: (o
     return result.output
   })
 
+/** Where the marketplace Claude Code installs from lives: ours alone, rebuilt on every install. */
+export const claudeMarketplaceDir = (context: InstallContext): string =>
+  path.join(relayPaths(context.env, nonEmpty(context.env.RELAY_HOME) ?? path.join(home(context), ".relay")).relayHome, "claude-marketplace")
+
+/** The plugin's own (small) files are copied; code and dependencies are links to the checkout. */
+const copiedIntoMarketplace = [".claude-plugin", "commands", "bin", "package.json"] as const
+const linkedFromMarketplace = ["src", "node_modules"] as const
+
+const buildClaudeMarketplace = (context: InstallContext) =>
+  attempt(`cannot prepare the plugin directory for Claude Code`, () => {
+    const dir = claudeMarketplaceDir(context)
+    fs.rmSync(dir, { recursive: true, force: true })
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    for (const entry of copiedIntoMarketplace) fs.cpSync(path.join(context.root, entry), path.join(dir, entry), { recursive: true })
+    for (const entry of linkedFromMarketplace) fs.symlinkSync(path.join(context.root, entry), path.join(dir, entry))
+    return dir
+  })
+
 const installClaude = (context: InstallContext) =>
   Effect.gen(function* () {
-    yield* claudeStep(context, ["plugin", "marketplace", "add", context.root], (out) => /Successfully added|already/i.test(out))
+    const dir = yield* buildClaudeMarketplace(context)
+    yield* claudeStep(context, ["plugin", "marketplace", "add", dir], (out) => /Successfully added|already/i.test(out))
     yield* claudeStep(context, ["plugin", "install", "relay@relay-hub"], (out) => /Successfully installed|already/i.test(out))
-    yield* Console.log(`claude: installed the plugin relay@relay-hub from the marketplace at ${context.root}`)
+    yield* Console.log(`claude: installed the plugin relay@relay-hub from the marketplace at ${dir} (linked to ${context.root})`)
   })
 
 const uninstallClaude = (context: InstallContext) =>
   Effect.gen(function* () {
     yield* claudeStep(context, ["plugin", "uninstall", "relay@relay-hub"], () => true)
     yield* claudeStep(context, ["plugin", "marketplace", "remove", "relay-hub"], () => true)
+    yield* attempt(`cannot remove ${claudeMarketplaceDir(context)}`, () => fs.rmSync(claudeMarketplaceDir(context), { recursive: true, force: true }))
     yield* Console.log("claude: uninstalled relay@relay-hub and removed the relay-hub marketplace")
   })
 

@@ -99,13 +99,33 @@ describe("relay install / uninstall", () => {
     expect(fs.existsSync(path.join(home, ".copilot", "extensions", "relay", "extension.mjs"))).toBe(true)
   })
 
-  it("claude: adds this checkout as a marketplace and installs relay@relay-hub; uninstall reverses both", async () => {
-    const { calls, context } = setup()
+  it("claude: installs relay@relay-hub from a small marketplace in ~/.relay linked to this checkout; uninstall reverses it", async () => {
+    const { home, calls, context } = setup()
+    const market = path.join(home, ".relay", "claude-marketplace")
     await capture(installWith(["claude"], context))
-    expect(calls).toEqual([`claude plugin marketplace add ${root}`, "claude plugin install relay@relay-hub"])
+    expect(calls).toEqual([`claude plugin marketplace add ${market}`, "claude plugin install relay@relay-hub"])
+    // The plugin's own files copied, code and dependencies linked: never the whole checkout.
+    expect(fs.readdirSync(market).sort()).toEqual([".claude-plugin", "bin", "commands", "node_modules", "package.json", "src"])
+    expect(fs.readlinkSync(path.join(market, "src"))).toBe(path.join(root, "src"))
+    expect(fs.readlinkSync(path.join(market, "node_modules"))).toBe(path.join(root, "node_modules"))
+    expect(fs.lstatSync(path.join(market, "bin")).isDirectory()).toBe(true)
+    expect(JSON.parse(fs.readFileSync(path.join(market, ".claude-plugin", "marketplace.json"), "utf8")).name).toBe("relay-hub")
     calls.length = 0
     await capture(uninstallWith(["claude"], context))
     expect(calls).toEqual(["claude plugin uninstall relay@relay-hub", "claude plugin marketplace remove relay-hub"])
+    expect(fs.existsSync(market)).toBe(false)
+  })
+
+  it("claude: RELAY_HOME decides where the marketplace lives, and a reinstall rebuilds it", async () => {
+    const { home, calls, context } = setup()
+    const relayHome = path.join(home, "elsewhere")
+    const withHome = { ...context, env: { ...context.env, RELAY_HOME: relayHome } }
+    await capture(installWith(["claude"], withHome))
+    const market = path.join(relayHome, "claude-marketplace")
+    fs.writeFileSync(path.join(market, "stale-file"), "x")
+    await capture(installWith(["claude"], withHome))
+    expect(calls[2]).toBe(`claude plugin marketplace add ${market}`)
+    expect(fs.existsSync(path.join(market, "stale-file"))).toBe(false)
   })
 
   it("claude: a failing claude command fails the install with its output", async () => {

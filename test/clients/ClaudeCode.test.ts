@@ -105,6 +105,24 @@ describe(`Claude Code ${pinnedVersion}`, () => {
     expect(fs.statSync(path.join(dataDir, "hub.sock")).isSocket()).toBe(true)
   })
 
+  it("`relay install claude` installs the plugin (small: linked to the checkout), its server connects; `relay uninstall claude` removes it", async () => {
+    const home = tempHome()
+    const env = { PATH: `${path.dirname(claude)}${path.delimiter}${process.env.PATH}`, HOME: home, ...testHubEnv }
+    const installed = spawnSync(relayBin, ["install", "claude"], { cwd: home, env, encoding: "utf8", timeout: 120_000 })
+    expect(installed.status, `${installed.stdout}${installed.stderr}`).toBe(0)
+    expect(installed.stdout).toContain("claude: installed the plugin relay@relay-hub")
+    expect(runClaude(["mcp", "list"], { home }).output).toMatch(/^plugin:relay:relay: .*claude-marketplace\/bin\/relay channel - ✔ Connected/m)
+    // Claude Code copies a marketplace whole: it must be the small linked one, never the checkout.
+    const size = (dir: string): number =>
+      fs.readdirSync(dir, { withFileTypes: true }).reduce((sum, e) => sum + (e.isDirectory() ? size(path.join(dir, e.name)) : e.isFile() ? fs.statSync(path.join(dir, e.name)).size : 0), 0)
+    expect(size(path.join(home, ".claude"))).toBeLessThan(5 * 1024 * 1024)
+    toKill.push(await waitFor("the hub spawned by the plugin's server", () => hubPid(path.join(home, ".relay")), 30_000))
+
+    const removed = spawnSync(relayBin, ["uninstall", "claude"], { cwd: home, env, encoding: "utf8", timeout: 120_000 })
+    expect(removed.status, `${removed.stdout}${removed.stderr}`).toBe(0)
+    expect(runClaude(["mcp", "list"], { home }).output).not.toContain("plugin:relay:relay")
+  })
+
   it("`-p`: the real agent loop calls relay_send and the message reaches the other session", async () => {
     const home = tempHome()
     const relayHome = path.join(home, "relay")
