@@ -410,7 +410,7 @@ const main = async () => {
 }
 
 const printTable = (steps: ReadonlyArray<StepResult>, baseline: StepResult) => {
-  const header = ["step", "offered/s", "acks/s", "msgs/s", "deliv/s", "x base", "p50", "p90", "p99", "p99.9", "max", "ack p50", "ack p99", "drops", "errs", "srv cpu"]
+  const header = ["step", "offered/s", "acks/s", "msgs/s", "deliv/s", "x base", "p50", "p90", "p99", "p99.9", "max", "ack p50", "ack p99", "drops", "errs", "srv cpu", "µs/msg"]
   const rows = steps.map((s) => [
     s.name,
     fmtRate(s.offeredPerSec),
@@ -427,7 +427,9 @@ const printTable = (steps: ReadonlyArray<StepResult>, baseline: StepResult) => {
     fmtMs(s.ackLatency?.p99),
     String(s.drops),
     String(s.errors),
-    s.serverCores === null ? "-" : `${(s.serverCores * 100).toFixed(0)}%`
+    s.serverCores === null ? "-" : `${(s.serverCores * 100).toFixed(0)}%`,
+    // The server's CPU per request answered: what a change to the hot path moves, whatever the noise in rates.
+    s.serverCores === null || s.acksPerSec === 0 ? "-" : ((s.serverCores * 1e6) / s.acksPerSec).toFixed(1)
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")
