@@ -176,21 +176,14 @@ export const make = Effect.gen(function* () {
     name: "mailbox",
     idleAfter: Duration.seconds(30),
     maxBatch: 256,
+    // Consecutive appends go to the store together; a flush keeps its place in the order.
     receive: (recipient, batch) =>
-      Effect.gen(function* () {
-        // Consecutive appends go to the store together; a flush keeps its place in the order.
-        let run: Array<Extract<Command, { _tag: "Append" }>> = []
-        for (const command of batch) {
-          if (command._tag === "Append") {
-            run.push(command)
-            continue
-          }
-          if (run.length > 0) yield* appendBurst(recipient, run)
-          run = []
-          yield* flush(command.peer)
-        }
-        if (run.length > 0) yield* appendBurst(recipient, run)
-      })
+      KeyedActors.inRuns(
+        batch,
+        (command): command is Extract<Command, { _tag: "Append" }> => command._tag === "Append",
+        (run) => appendBurst(recipient, run),
+        (command) => flush(command.peer)
+      )
   })
 
   /** `to` without this hub's own suffix; a name on another hub fails until federation links exist. */

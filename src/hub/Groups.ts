@@ -56,19 +56,12 @@ export const make = Effect.gen(function* () {
     idleAfter: Duration.seconds(60),
     maxBatch: 64,
     receive: (group, batch) =>
-      Effect.gen(function* () {
-        let sends: Array<Extract<Command, { _tag: "Send" }>> = []
-        for (const command of batch) {
-          if (command._tag === "Send") {
-            sends.push(command)
-            continue
-          }
-          if (sends.length > 0) yield* sendBurst(group, sends)
-          sends = []
-          yield* command.run
-        }
-        if (sends.length > 0) yield* sendBurst(group, sends)
-      })
+      KeyedActors.inRuns(
+        batch,
+        (command): command is Extract<Command, { _tag: "Send" }> => command._tag === "Send",
+        (sends) => sendBurst(group, sends),
+        (command) => command.run
+      )
   })
 
   /** Queues `effect` to run inside the group's actor, after everything queued before it. */

@@ -137,3 +137,27 @@ export const make = <Command>(options: {
       size: () => actors.size
     }
   })
+
+/**
+ * Handles a batch in order, giving consecutive commands that `inRun` picks to `handleRun` together
+ * (a burst of sends: one store write) and every other command to `handleOne` where it stands.
+ */
+export const inRuns = <Command, Run extends Command>(
+  batch: ReadonlyArray<Command>,
+  inRun: (command: Command) => command is Run,
+  handleRun: (run: ReadonlyArray<Run>) => Effect.Effect<void>,
+  handleOne: (command: Exclude<Command, Run>) => Effect.Effect<void>
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    let run: Array<Run> = []
+    for (const command of batch) {
+      if (inRun(command)) {
+        run.push(command)
+        continue
+      }
+      if (run.length > 0) yield* handleRun(run)
+      run = []
+      yield* handleOne(command as Exclude<Command, Run>)
+    }
+    if (run.length > 0) yield* handleRun(run)
+  })
