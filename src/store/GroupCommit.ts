@@ -1,13 +1,16 @@
 /**
  * The single writer over one SQLite connection, group-committing: it takes what is pending (up to
- * `maxBatch`), runs it in one `BEGIN IMMEDIATE … COMMIT`, and only then completes each waiter.
+ * `maxBatch`), runs it in one `BEGIN IMMEDIATE … COMMIT`, and only then completes each waiter —
+ * with a `WalSync`, once the commit is on disk; meanwhile the writer goes on with the next batch.
  * Reads run synchronously on the same connection; since a batch runs synchronously too, a read
- * never sees a half-applied batch.
+ * never sees a half-applied batch, and a read that may have seen a commit not yet on disk answers
+ * once it is.
  */
 import { Chunk, Deferred, Effect, Either, Queue, Ref, type Scope } from "effect"
 import { storeErrorFrom } from "./SqliteFile.ts"
 import type { SqliteConnection } from "./SqliteDriver.ts"
 import { StoreError } from "./Store.ts"
+import type { WalSync } from "./WalSync.ts"
 
 export interface GroupCommitOptions {
   readonly conn: Pick<SqliteConnection, "prepare" | "exec" | "inTransaction">
@@ -23,6 +26,8 @@ export interface GroupCommitOptions {
   readonly afterRollback: () => void
   /** Runs before the writer takes the next batch; it may wait (e.g. for a WAL checkpoint). */
   readonly beforeBatch?: Effect.Effect<void> | undefined
+  /** Made over `commits`: when set, the connection commits without syncing and this makes commits durable. */
+  readonly walSync?: ((commits: () => number) => WalSync) | undefined
 }
 
 export interface GroupCommit {
@@ -42,6 +47,8 @@ export interface GroupCommit {
   readonly read: <A, E = never>(run: () => A) => Effect.Effect<A, E | StoreError>
   /** Transactions the writer committed: fewer than writes when group commit batches them. */
   readonly commits: () => number
+  /** The WAL sync, when there is one (for the store's close and its tests). */
+  readonly walSync: WalSync | undefined
 }
 
 interface Job {
@@ -49,7 +56,7 @@ interface Job {
   readonly done: Deferred.Deferred<unknown, unknown>
   /**
    * Set for a burst, which never throws an expected error (so it needs no savepoint): how to
-   * retry it in parts after its transaction failed.
+   * retry it in parts after its transaction failed. Its value is then one `Either` per input.
    */
   readonly inParts?: () => Outcome
 }
@@ -67,6 +74,30 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
     const closedError = () => new StoreError({ message: `the message store ${path} is closed (the hub is stopping): retry after it restarts` })
 
     let commits = 0
+    const walSync = options.walSync?.(() => commits)
+
+    /** What a job answers when the sync of its commit failed: nothing it wrote is known to be on disk. */
+    const unsynced = (job: Job, outcome: Outcome, error: Error): Outcome => {
+      if (Either.isLeft(outcome)) return outcome
+      const failure = new StoreError({
+        message: `the message store ${path} could not sync its log to disk (${error.message}): the message may not survive a power loss; check the disk, then send it again (with the same client_id it is stored once)`,
+        cause: error
+      })
+      if (job.inParts === undefined) return Either.left(failure)
+      return Either.right((outcome.right as ReadonlyArray<Outcome>).map((one) => (Either.isRight(one) ? Either.left(failure) : one)))
+    }
+
+    /** Answers each job, once its commit is durable when there is a WAL sync. */
+    const answer = (jobs: ReadonlyArray<Job>, results: ReadonlyArray<Outcome>) => {
+      const answerAll = (error: Error | undefined) => {
+        for (let i = 0; i < jobs.length; i++) {
+          const job = jobs[i]!
+          Deferred.unsafeDone(job.done, error === undefined ? results[i]! : unsynced(job, results[i]!, error))
+        }
+      }
+      if (walSync === undefined) answerAll(undefined)
+      else walSync.whenDurable(commits, answerAll)
+    }
 
     const failureOf = (e: unknown) => (isExpected(e) ? e : storeErrorFrom(e, path))
 
@@ -135,11 +166,10 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
       }
     }
 
-    const complete = (jobs: ReadonlyArray<Job>) =>
-      Effect.gen(function* () {
-        const results = runBatch(jobs)
-        for (let i = 0; i < jobs.length; i++) yield* Deferred.complete(jobs[i]!.done, results[i]!)
-      })
+    /** Waits until every commit so far is on disk (or its sync failed: that is its writers' to report). */
+    const durableSoFar = Effect.async<void>((resume) => walSync!.whenDurable(commits, () => resume(Effect.void)))
+
+    const complete = (jobs: ReadonlyArray<Job>) => Effect.sync(() => answer(jobs, runBatch(jobs)))
 
     const takeBatch = Effect.flatMap(Queue.takeBetween(queue, 1, options.maxBatch), (jobs) =>
       complete(Chunk.toReadonlyArray(jobs))
@@ -158,6 +188,11 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
         // A writer that passed the closed check just before it was set still gets its answer.
         yield* complete(Chunk.toReadonlyArray(yield* Queue.takeAll(queue)))
         yield* Queue.shutdown(queue)
+        if (walSync !== undefined) {
+          // No sync may still run on the descriptor it closes.
+          yield* durableSoFar
+          walSync.close()
+        }
       })
     )
 
@@ -188,8 +223,10 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
     const read = <A, E = never>(run: () => A): Effect.Effect<A, E | StoreError> =>
       Effect.gen(function* () {
         if (yield* Ref.get(closed)) return yield* closedError()
-        return yield* Effect.try({ try: run, catch: failureOf })
+        const value = yield* Effect.try({ try: run, catch: failureOf })
+        if (walSync !== undefined && !walSync.caughtUp()) yield* durableSoFar
+        return value
       }) as Effect.Effect<A, E | StoreError>
 
-    return { write, writeMany, read, commits: () => commits }
+    return { write, writeMany, read, commits: () => commits, walSync }
   })

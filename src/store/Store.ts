@@ -108,6 +108,14 @@ export interface StoreStats {
   readonly maxMessages: number
   /** Write transactions committed since open; with group commit, fewer than the writes. */
   readonly commits: number
+  /**
+   * When a commit reaches the disk, read off the live connection: `after-commit` (the WAL is
+   * fsynced on the thread pool before writers are answered), `in-commit` (SQLite fsyncs inside
+   * COMMIT), `at-checkpoint` (no fsync per commit: an answer survives a crash, not a power loss).
+   */
+  readonly fsync: "after-commit" | "in-commit" | "at-checkpoint"
+  /** WAL fsyncs run after commits (`after-commit` only); fewer than commits under load. */
+  readonly walSyncs: number
 }
 
 // ---------------------------------------------------------------------------------------------
