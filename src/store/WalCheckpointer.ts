@@ -3,6 +3,11 @@
  * stalls on a checkpoint: SQLite's automatic checkpoint runs inside a COMMIT, copies ~1000 pages
  * and fsyncs (2 ms median, ~20 ms p99 on our disks), holding up every message in flight.
  *
+ * The worker checkpoints once every `batchesPerCheckpoint` write batches (the writer counts them in
+ * shared memory), not on a timer: a checkpoint that copies the whole WAL makes the writer's next
+ * commit restart the WAL and fsync its header on the event loop, even with `synchronous=NORMAL`.
+ * Checkpointing a trickle of messages every few milliseconds did that for nearly every message.
+ *
  * The writer's automatic checkpoint is turned off while the worker runs. A WAL only restarts from
  * its beginning when a write transaction starts after every frame was copied back; under sustained
  * writes a concurrent checkpoint never quite catches up, so once the WAL passes `catchUpFrames` the
@@ -25,8 +30,14 @@ export interface WalCheckpointerOptions {
   readonly driver: SqliteDriverName
   /** Run on the worker's connection first: the same `synchronous`/`fullfsync` as the writer's. */
   readonly pragmas: ReadonlyArray<string>
-  /** How often the worker checkpoints when the last one found nothing new (else every 10 ms). Default 100 ms. */
+  /** How often the worker looks for work when the writer was idle since its last look (else every 10 ms). Default 100 ms. */
   readonly intervalMs?: number | undefined
+  /**
+   * Write batches (each one commit) between two checkpoints. Default 256: the WAL restart that
+   * follows a checkpoint that copied everything (an fsync on the writer's thread) then costs each
+   * commit a 256th of an fsync.
+   */
+  readonly batchesPerCheckpoint?: number | undefined
   /** WAL frames past which the writer waits for a full checkpoint. Default 16384 (64 MiB of 4 KiB pages). */
   readonly catchUpFrames?: number | undefined
   /** The longest the writer waits for that checkpoint. Default 1 s. */
@@ -67,7 +78,9 @@ const slot = {
   behind: 2,
   checkpoints: 3,
   stop: 4,
-  failed: 5
+  failed: 5,
+  /** Write batches the writer started: the worker checkpoints every `batchesPerCheckpoint` of them. */
+  batches: 6
 } as const
 
 /**
@@ -77,7 +90,7 @@ const slot = {
  */
 const workerSource = `
 const { parentPort, workerData } = require("node:worker_threads")
-const { bun, modulePath, path, pragmas, intervalMs, busyIntervalMs, catchUpFrames, shared, slot } = workerData
+const { bun, modulePath, path, pragmas, intervalMs, busyIntervalMs, batchesPerCheckpoint, catchUpFrames, shared, slot } = workerData
 const ctl = new Int32Array(shared)
 const fail = (e) => {
   Atomics.store(ctl, slot.failed, 1)
@@ -93,10 +106,21 @@ try {
   let seen = Atomics.load(ctl, slot.asked)
   let copied = -1
   let wait = intervalMs
+  let batchesAtCheckpoint = 0
+  let batchesAtLook = 0
   while (Atomics.load(ctl, slot.stop) === 0) {
     Atomics.wait(ctl, slot.asked, seen, wait)
     if (Atomics.load(ctl, slot.stop) !== 0) break
     const asked = Atomics.load(ctl, slot.asked)
+    const batches = Atomics.load(ctl, slot.batches)
+    // Modulo 2^32: the counter wraps after ~10 days of 2,500 commits a second.
+    if (asked === seen && ((batches - batchesAtCheckpoint) | 0) < batchesPerCheckpoint) {
+      // Not enough written yet: look again soon while the writer writes.
+      wait = batches !== batchesAtLook ? busyIntervalMs : intervalMs
+      batchesAtLook = batches
+      continue
+    }
+    batchesAtCheckpoint = batches
     const r = checkpoint.get()
     const progressed = r.checkpointed !== copied
     copied = r.checkpointed
@@ -108,8 +132,7 @@ try {
       Atomics.store(ctl, slot.done, asked)
       Atomics.notify(ctl, slot.done)
     }
-    // Again soon while frames keep coming, so that a catch-up has little left to copy.
-    wait = progressed ? busyIntervalMs : intervalMs
+    wait = busyIntervalMs
   }
 } catch (e) {
   fail(e)
@@ -162,6 +185,7 @@ export const makeWalCheckpointer = (options: WalCheckpointerOptions): Effect.Eff
           pragmas: options.pragmas,
           intervalMs: Math.max(1, options.intervalMs ?? 100),
           busyIntervalMs: Math.max(1, Math.min(options.intervalMs ?? 100, 10)),
+          batchesPerCheckpoint: Math.max(1, options.batchesPerCheckpoint ?? 256),
           catchUpFrames: Math.max(1, options.catchUpFrames ?? 16384),
           shared,
           slot
@@ -216,6 +240,7 @@ export const makeWalCheckpointer = (options: WalCheckpointerOptions): Effect.Eff
 
     const beforeBatch = Effect.suspend(() => {
       if (!alive) return Effect.void
+      Atomics.add(ctl, slot.batches, 1)
       if (Atomics.load(ctl, slot.failed) !== 0) {
         fallBack("failed")
         return Effect.void

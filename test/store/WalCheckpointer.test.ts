@@ -64,11 +64,14 @@ describe("WalCheckpointer (better-sqlite3 in a worker thread)", () => {
   it.scopedLive("copies the WAL back from its own thread while the writer's automatic checkpoint is off", () =>
     Effect.gen(function* () {
       const { file, conn } = yield* walDatabase
-      const checkpointer = yield* makeWalCheckpointer(options(file, conn))
+      const checkpointer = yield* makeWalCheckpointer(options(file, conn, { batchesPerCheckpoint: 50 }))
       expect(autocheckpoint(conn)).toBe(0)
       const before = fs.statSync(file).size
       // 250+ pages, all in the WAL: this connection does not checkpoint.
-      for (let i = 0; i < 50; i++) writeSome(conn, i)
+      for (let i = 0; i < 50; i++) {
+        Effect.runSync(checkpointer.beforeBatch)
+        writeSome(conn, i)
+      }
       const copied = () => checkpointer.checkpoints() > 0 && fs.statSync(file).size > before
       // The worker's next rounds; given up to 5 s on a loaded machine.
       for (let i = 0; i < 500 && !copied(); i++) yield* Effect.sleep("10 millis")
@@ -113,20 +116,42 @@ describe("WalCheckpointer (better-sqlite3 in a worker thread)", () => {
     })
   )
 
-  it.scopedLive("a file store copies its WAL back while open, long before SQLite's own checkpoint would", () =>
+  it.scopedLive("a trickle of commits is not checkpointed one by one, so the writer does not restart the WAL (and fsync) for each", () =>
+    Effect.gen(function* () {
+      const { file, conn } = yield* walDatabase
+      const checkpointer = yield* makeWalCheckpointer(options(file, conn, { batchesPerCheckpoint: 40 }))
+      // Far apart, as sessions send: the worker looks every few ms and finds little each time.
+      for (let i = 0; i < 30; i++) {
+        yield* checkpointer.beforeBatch
+        writeSome(conn, i)
+        yield* Effect.sleep("15 millis")
+      }
+      expect(checkpointer.checkpoints()).toBe(0)
+      expect(walRestarts(file)).toBe(0)
+      // The 40th batch since the start brings one checkpoint; the next write restarts the WAL once.
+      for (let i = 30; i < 40; i++) {
+        yield* checkpointer.beforeBatch
+        writeSome(conn, i)
+      }
+      for (let i = 0; i < 500 && checkpointer.checkpoints() === 0; i++) yield* Effect.sleep("10 millis")
+      expect(checkpointer.checkpoints()).toBe(1)
+      yield* checkpointer.beforeBatch
+      writeSome(conn, 40)
+      expect(walRestarts(file)).toBe(1)
+    })
+  )
+
+  it.scopedLive("a file store copies its WAL back while open, from the worker", () =>
     Effect.gen(function* () {
       const file = path.join(yield* tempDir, "relay.db")
       const store = yield* makeSqlite({ path: file, synchronous: "normal" })
       const before = fs.statSync(file).size
-      // A few hundred pages: under the 1000 at which the writer's own checkpoint would run.
-      for (let i = 0; i < 20; i++) {
-        yield* store.appendDirectMany(Array.from({ length: 64 }, (_, k) => direct("A", `B${k % 4}`, `m${i}-${k} `.repeat(10))))
-      }
-      expect(fs.statSync(`${file}-wal`).size).toBeLessThan(1000 * 4096)
-      // The worker's next round (every 100 ms); given up to 5 s on a loaded machine.
+      // 300 commits: past the worker's 256 batches (the writer's own checkpoint is off).
+      for (let i = 0; i < 300; i++) yield* store.appendDirectMany([direct("A", `B${i % 4}`, `m${i} `.repeat(10))])
+      // The worker's next round; given up to 5 s on a loaded machine.
       for (let i = 0; i < 500 && fs.statSync(file).size <= before; i++) yield* Effect.sleep("10 millis")
       expect(fs.statSync(file).size).toBeGreaterThan(before)
-      expect((yield* store.unread("B0", { limit: 1000 })).messages).toHaveLength(320)
+      expect((yield* store.unread("B0", { limit: 1000 })).messages).toHaveLength(75)
     })
   )
 })
