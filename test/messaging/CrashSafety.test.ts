@@ -68,64 +68,73 @@ const burstUntilKilled = (
     pump()
   })
 
-const seeds = [1, 7, 42, 1337, 2024]
+/**
+ * `normal` is the hub's default; `full` answers only once a thread-pool fsync of the WAL finished
+ * (`WalSync`), a different path from COMMIT to answer that must keep the same promise.
+ */
+const runs = [
+  { sync: "normal", seeds: [1, 7, 42, 1337, 2024] },
+  { sync: "full", seeds: [3, 99, 4242] }
+] as const
 
-describe("A1: kill -9 during a burst of acknowledged sends (real hub process, Bun)", () => {
-  for (const seed of seeds) {
-    it(`seed ${seed}: every acknowledged message survives, in order, nothing extra but the in-flight ones`, async () => {
-      const random = prng(seed)
-      const total = 440 // under both 500-message caps, so nothing is evicted
-      const plan: Array<Sent> = Array.from({ length: total }, (_, i) => {
-        const kind = random() < 0.5 ? "direct" : "group"
-        return { kind, text: `${kind[0]}${i}`, reqId: `b${i}` }
+for (const { seeds, sync } of runs) {
+  describe(`A1: kill -9 during a burst of acknowledged sends (real hub process, Bun, RELAY_SYNC=${sync})`, () => {
+    for (const seed of seeds) {
+      it(`seed ${seed}: every acknowledged message survives, in order, nothing extra but the in-flight ones`, async () => {
+        const random = prng(seed)
+        const total = 440 // under both 500-message caps, so nothing is evicted
+        const plan: Array<Sent> = Array.from({ length: total }, (_, i) => {
+          const kind = random() < 0.5 ? "direct" : "group"
+          return { kind, text: `${kind[0]}${i}`, reqId: `b${i}` }
+        })
+        const killAt = 1 + Math.floor(random() * (total - 1))
+        const killDelayMs = Math.floor(random() * 3)
+
+        let hub = use.hub(await startProcessHub({ env: { RELAY_SYNC: sync } }))
+        const alice = await use.peer(hub, "alice")
+        expect(await alice.request({ type: "group_create", name: "crew", members: ["bob"] })).toMatchObject({ type: "group_created" })
+        const first = hub
+        const { written, answers } = await burstUntilKilled(alice, plan, { window: 64, killAt, killDelayMs, kill: () => first.child.kill("SIGKILL") })
+        expect(await first.exited).toBe(null)
+        expect(first.child.signalCode).toBe("SIGKILL")
+
+        const acked = plan.filter((s) => answers.has(s.reqId))
+        for (const sent of acked) expect(answers.get(sent.reqId)!.type, JSON.stringify(answers.get(sent.reqId))).toMatch(/^(send_ack|group_ack)$/)
+        // Answers come in request order, so what was acknowledged is a prefix of the plan.
+        expect(acked).toEqual(plan.slice(0, acked.length))
+        expect(written).toBeGreaterThanOrEqual(killAt)
+
+        hub = use.hub(await startProcessHub({ dataDir: first.dataDir, env: { RELAY_SYNC: sync } }))
+        const bob = await use.peer(hub, "bob")
+        const direct = (await drainInbox(bob)).messages
+        const history = await bob.request({ type: "group_history", group: "crew" })
+        expect(history.type).toBe("group_messages")
+        const group = history.messages.filter((m: any) => m.type === "message")
+
+        for (const [kind, stored, idOf] of [
+          ["direct", direct, (m: Frame) => m.msg_id],
+          ["group", group, (m: Frame) => m.id]
+        ] as const) {
+          const sentOfKind = plan.slice(0, written).filter((s) => s.kind === kind)
+          const ackedOfKind = acked.filter((s) => s.kind === kind)
+          // Stored = a prefix of what was sent, in send order: nothing reordered, duplicated or invented.
+          expect(stored.map((m: Frame) => m.text), kind).toEqual(sentOfKind.slice(0, stored.length).map((s) => s.text))
+          // Every acknowledged message is there, under the id its ack gave.
+          expect(stored.length, kind).toBeGreaterThanOrEqual(ackedOfKind.length)
+          expect(stored.slice(0, ackedOfKind.length).map(idOf), kind).toEqual(ackedOfKind.map((s) => answers.get(s.reqId)!.msg_id))
+          // Beyond those, only sends whose ack was in flight (written, unanswered).
+          expect(stored.length, kind).toBeLessThanOrEqual(sentOfKind.length)
+        }
+
+        // The restarted hub goes on from there: new ids, appended after the recovered ones.
+        const alice2 = await use.peer(hub, "alice")
+        const after = await alice2.request({ type: "send", to: "bob", text: "after restart" })
+        expect(after.status).toBe("delivered")
+        expect(direct.map((m) => m.msg_id)).not.toContain(after.msg_id)
       })
-      const killAt = 1 + Math.floor(random() * (total - 1))
-      const killDelayMs = Math.floor(random() * 3)
-
-      let hub = use.hub(await startProcessHub())
-      const alice = await use.peer(hub, "alice")
-      expect(await alice.request({ type: "group_create", name: "crew", members: ["bob"] })).toMatchObject({ type: "group_created" })
-      const first = hub
-      const { written, answers } = await burstUntilKilled(alice, plan, { window: 64, killAt, killDelayMs, kill: () => first.child.kill("SIGKILL") })
-      expect(await first.exited).toBe(null)
-      expect(first.child.signalCode).toBe("SIGKILL")
-
-      const acked = plan.filter((s) => answers.has(s.reqId))
-      for (const sent of acked) expect(answers.get(sent.reqId)!.type, JSON.stringify(answers.get(sent.reqId))).toMatch(/^(send_ack|group_ack)$/)
-      // Answers come in request order, so what was acknowledged is a prefix of the plan.
-      expect(acked).toEqual(plan.slice(0, acked.length))
-      expect(written).toBeGreaterThanOrEqual(killAt)
-
-      hub = use.hub(await startProcessHub({ dataDir: first.dataDir }))
-      const bob = await use.peer(hub, "bob")
-      const direct = (await drainInbox(bob)).messages
-      const history = await bob.request({ type: "group_history", group: "crew" })
-      expect(history.type).toBe("group_messages")
-      const group = history.messages.filter((m: any) => m.type === "message")
-
-      for (const [kind, stored, idOf] of [
-        ["direct", direct, (m: Frame) => m.msg_id],
-        ["group", group, (m: Frame) => m.id]
-      ] as const) {
-        const sentOfKind = plan.slice(0, written).filter((s) => s.kind === kind)
-        const ackedOfKind = acked.filter((s) => s.kind === kind)
-        // Stored = a prefix of what was sent, in send order: nothing reordered, duplicated or invented.
-        expect(stored.map((m: Frame) => m.text), kind).toEqual(sentOfKind.slice(0, stored.length).map((s) => s.text))
-        // Every acknowledged message is there, under the id its ack gave.
-        expect(stored.length, kind).toBeGreaterThanOrEqual(ackedOfKind.length)
-        expect(stored.slice(0, ackedOfKind.length).map(idOf), kind).toEqual(ackedOfKind.map((s) => answers.get(s.reqId)!.msg_id))
-        // Beyond those, only sends whose ack was in flight (written, unanswered).
-        expect(stored.length, kind).toBeLessThanOrEqual(sentOfKind.length)
-      }
-
-      // The restarted hub goes on from there: new ids, appended after the recovered ones.
-      const alice2 = await use.peer(hub, "alice")
-      const after = await alice2.request({ type: "send", to: "bob", text: "after restart" })
-      expect(after.status).toBe("delivered")
-      expect(direct.map((m) => m.msg_id)).not.toContain(after.msg_id)
-    })
-  }
-})
+    }
+  })
+}
 
 describe("A9: a write the store refuses is an error, not an ack; the hub stays up", () => {
   it("sends past the store's message cap answer mailbox_error in order, are not pushed, and later reads work", async () => {
