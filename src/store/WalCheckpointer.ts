@@ -4,7 +4,7 @@
  * and fsyncs (2 ms median, ~20 ms p99 on our disks), holding up every message in flight.
  *
  * The worker checkpoints once every `batchesPerCheckpoint` write batches (the writer counts them in
- * shared memory), not on a timer: a checkpoint that copies the whole WAL makes the writer's next
+ * shared memory), or sooner once the WAL file grew by `growthBytes`, not on a timer: a checkpoint that copies the whole WAL makes the writer's next
  * commit restart the WAL and fsync its header on the event loop, even with `synchronous=NORMAL`.
  * Checkpointing a trickle of messages every few milliseconds did that for nearly every message.
  *
@@ -38,6 +38,11 @@ export interface WalCheckpointerOptions {
    * commit a 256th of an fsync.
    */
   readonly batchesPerCheckpoint?: number | undefined
+  /**
+   * Growth of the WAL file since the last checkpoint that makes the worker checkpoint sooner: a few
+   * batches of large messages must not grow the WAL for long. Default 4 MiB.
+   */
+  readonly growthBytes?: number | undefined
   /** WAL frames past which the writer waits for a full checkpoint. Default 16384 (64 MiB of 4 KiB pages). */
   readonly catchUpFrames?: number | undefined
   /** The longest the writer waits for that checkpoint. Default 1 s. */
@@ -90,7 +95,16 @@ const slot = {
  */
 const workerSource = `
 const { parentPort, workerData } = require("node:worker_threads")
-const { bun, modulePath, path, pragmas, intervalMs, busyIntervalMs, batchesPerCheckpoint, catchUpFrames, shared, slot } = workerData
+const { bun, modulePath, path, pragmas, intervalMs, busyIntervalMs, batchesPerCheckpoint, growthBytes, catchUpFrames, shared, slot } = workerData
+const fs = require("node:fs")
+/** The WAL file's size (a stat: no descriptor on a file SQLite uses, whose close could drop its locks). */
+const walBytes = () => {
+  try {
+    return fs.statSync(path + "-wal").size
+  } catch {
+    return 0
+  }
+}
 const ctl = new Int32Array(shared)
 const fail = (e) => {
   Atomics.store(ctl, slot.failed, 1)
@@ -108,18 +122,27 @@ try {
   let wait = intervalMs
   let batchesAtCheckpoint = 0
   let batchesAtLook = 0
+  // From zero: a long WAL left by a hub that crashed is copied back at once.
+  let bytesAtCheckpoint = 0
   while (Atomics.load(ctl, slot.stop) === 0) {
     Atomics.wait(ctl, slot.asked, seen, wait)
     if (Atomics.load(ctl, slot.stop) !== 0) break
     const asked = Atomics.load(ctl, slot.asked)
     const batches = Atomics.load(ctl, slot.batches)
     // Modulo 2^32: the counter wraps after ~10 days of 2,500 commits a second.
-    if (asked === seen && ((batches - batchesAtCheckpoint) | 0) < batchesPerCheckpoint) {
-      // Not enough written yet: look again soon while the writer writes.
-      wait = batches !== batchesAtLook ? busyIntervalMs : intervalMs
-      batchesAtLook = batches
-      continue
+    const fewBatches = ((batches - batchesAtCheckpoint) | 0) < batchesPerCheckpoint
+    if (asked === seen && fewBatches) {
+      // A restart after a truncation shrinks the file: growth counts from there.
+      const bytes = walBytes()
+      bytesAtCheckpoint = Math.min(bytesAtCheckpoint, bytes)
+      if (bytes - bytesAtCheckpoint < growthBytes) {
+        // Not enough written yet: look again soon while the writer writes, later when it idles.
+        wait = batches !== batchesAtLook ? busyIntervalMs : intervalMs
+        batchesAtLook = batches
+        continue
+      }
     }
+    batchesAtLook = batches
     batchesAtCheckpoint = batches
     const r = checkpoint.get()
     const progressed = r.checkpointed !== copied
@@ -132,6 +155,7 @@ try {
       Atomics.store(ctl, slot.done, asked)
       Atomics.notify(ctl, slot.done)
     }
+    bytesAtCheckpoint = walBytes()
     wait = busyIntervalMs
   }
 } catch (e) {
@@ -186,6 +210,7 @@ export const makeWalCheckpointer = (options: WalCheckpointerOptions): Effect.Eff
           intervalMs: Math.max(1, options.intervalMs ?? 100),
           busyIntervalMs: Math.max(1, Math.min(options.intervalMs ?? 100, 10)),
           batchesPerCheckpoint: Math.max(1, options.batchesPerCheckpoint ?? 256),
+          growthBytes: Math.max(1, options.growthBytes ?? 4 * 1024 * 1024),
           catchUpFrames: Math.max(1, options.catchUpFrames ?? 16384),
           shared,
           slot

@@ -141,6 +141,20 @@ describe("WalCheckpointer (better-sqlite3 in a worker thread)", () => {
     })
   )
 
+  it.scopedLive("a few batches that grow the WAL a lot are checkpointed without waiting for the batch count", () =>
+    Effect.gen(function* () {
+      const { file, conn } = yield* walDatabase
+      const checkpointer = yield* makeWalCheckpointer(options(file, conn, { batchesPerCheckpoint: 10_000, growthBytes: 512 * 1024 }))
+      // One batch of ~1 MiB of pages, then the writer idles.
+      yield* checkpointer.beforeBatch
+      conn.exec("BEGIN IMMEDIATE")
+      for (let i = 0; i < 64; i++) conn.prepare("INSERT INTO t (k, v) VALUES (?, ?)").run(i, Buffer.alloc(16 * 1024, i))
+      conn.exec("COMMIT")
+      for (let i = 0; i < 500 && checkpointer.checkpoints() === 0; i++) yield* Effect.sleep("10 millis")
+      expect(checkpointer.checkpoints()).toBe(1)
+    })
+  )
+
   it.scopedLive("a file store copies its WAL back while open, from the worker", () =>
     Effect.gen(function* () {
       const file = path.join(yield* tempDir, "relay.db")
