@@ -80,7 +80,7 @@ export const makeGroupCommit = (options: GroupCommitOptions): Effect.Effect<Grou
     const unsynced = (job: Job, outcome: Outcome, error: Error): Outcome => {
       if (Either.isLeft(outcome)) return outcome
       const failure = new StoreError({
-        message: `the message store ${path} could not sync its log to disk (${error.message}): the message may not survive a power loss; check the disk, then send it again (with the same client_id it is stored once)`,
+        message: `the message store ${path} could not sync its log to disk (${error.message}): what was just written may not survive a power loss; check the disk, then retry (a send with the same client_id is stored once)`,
         cause: error
       })
       if (job.inParts === undefined) return Either.left(failure)

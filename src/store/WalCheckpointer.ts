@@ -4,9 +4,10 @@
  * and fsyncs (2 ms median, ~20 ms p99 on our disks), holding up every message in flight.
  *
  * The worker checkpoints once every `batchesPerCheckpoint` write batches (the writer counts them in
- * shared memory), or sooner once the WAL file grew by `growthBytes`, not on a timer: a checkpoint that copies the whole WAL makes the writer's next
- * commit restart the WAL and fsync its header on the event loop, even with `synchronous=NORMAL`.
- * Checkpointing a trickle of messages every few milliseconds did that for nearly every message.
+ * shared memory), or sooner once the WAL file grew by `growthBytes`; not on a timer: a checkpoint
+ * that copies the whole WAL makes the writer's next commit restart the WAL and fsync its header on
+ * the event loop, even with `synchronous=NORMAL`. Checkpointing a trickle of messages every few
+ * milliseconds did that for nearly every message.
  *
  * The writer's automatic checkpoint is turned off while the worker runs. A WAL only restarts from
  * its beginning when a write transaction starts after every frame was copied back; under sustained

@@ -175,7 +175,7 @@ describe("WalSync under the writer (a real SQLite file)", () => {
       if (Exit.isFailure(failed)) {
         const error = failed.cause._tag === "Fail" ? failed.cause.error : undefined
         expect(error).toBeInstanceOf(StoreError)
-        expect((error as StoreError).message).toMatch(/could not sync its log to disk \(EIO.*send it again/)
+        expect((error as StoreError).message).toMatch(/could not sync its log to disk \(EIO.*check the disk, then retry/)
       }
       const results = yield* Fiber.join(burst)
       // Stored-and-unsynced inputs fail; the one refused for its own reason keeps that reason.
