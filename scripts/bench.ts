@@ -60,13 +60,19 @@ const log = (line: string) => {
 
 /** A child speaking JSON lines on stdout; non-JSON lines (the hub's) are kept for diagnostics. */
 class Child {
+  /** Every child not yet exited: with this process, all the CPU the benchmark itself uses. */
+  static readonly live = new Set<Child>()
   readonly messages: Array<Record<string, unknown>> = []
   readonly tail: Array<string> = []
   private exited = false
   private constructor(readonly label: string, readonly proc: Subprocess<"pipe", "pipe", "pipe">) {
     void this.read(proc.stdout, true)
     void this.read(proc.stderr, false)
-    void proc.exited.then(() => (this.exited = true))
+    Child.live.add(this)
+    void proc.exited.then(() => {
+      this.exited = true
+      Child.live.delete(this)
+    })
   }
 
   static spawn(label: string, cmd: Array<string>, env: Record<string, string> = {}) {
@@ -137,6 +143,36 @@ const cpuSeconds = (pid: number): number | undefined => {
   }
 }
 
+/**
+ * CPU seconds the whole machine spent busy (user, nice, system, irq, softirq over all cores), from
+ * /proc/stat; `undefined` off Linux.
+ */
+const machineBusySeconds = (): number | undefined => {
+  try {
+    const fields = fs.readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = fields
+    return (user + nice + system + irq + softirq) / clockTicks
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU seconds this process and its live children have used. */
+const ownSeconds = (): number | undefined => {
+  let total = cpuSeconds(process.pid)
+  for (const child of Child.live) {
+    const own = cpuSeconds(child.proc.pid)
+    total = total === undefined || own === undefined ? undefined : total + own
+  }
+  return total
+}
+
+/**
+ * A step during which something else used more than this share of a core: its numbers (and the
+ * ratios against a baseline that may have run in better or worse conditions) are not to be trusted.
+ */
+const otherCoresWarning = 0.15
+
 // ---------------------------------------------------------------- one step
 
 interface SenderResult {
@@ -184,6 +220,8 @@ export interface StepResult {
   readonly firstError?: string
   /** The server's CPU use during the window, in cores (1.0 = one core busy). */
   readonly serverCores: number | null
+  /** CPU the machine spent on anything but the benchmark's processes during the window, in cores. */
+  readonly otherCores: number | null
 }
 
 interface StepSpec {
@@ -237,17 +275,25 @@ const runStep = async (spec: StepSpec): Promise<StepResult> => {
       receiver.send(go)
       sender.send(go)
       const cpu: Array<number | undefined> = []
+      const machine: Array<number | undefined> = []
+      const own: Array<number | undefined> = []
       const wallNow = () => performance.timeOrigin + performance.now()
       await Bun.sleep(Math.max(0, measureStart - wallNow()))
       cpu.push(cpuSeconds(spec.serverPid))
+      machine.push(machineBusySeconds())
+      own.push(ownSeconds())
       await Bun.sleep(Math.max(0, measureEnd - wallNow()))
       cpu.push(cpuSeconds(spec.serverPid))
+      machine.push(machineBusySeconds())
+      own.push(ownSeconds())
       const sent = (await sender.waitFor((m) => m.type === "result", 30_000)) as unknown as SenderResult
       const perSend = spec.kind === "group" ? spec.members : 1
       receiver.send({ type: "stop", expect: sent.sent * perSend, graceMs: 2_000 })
       const received = (await receiver.waitFor((m) => m.type === "result", 30_000)) as unknown as ReceiverResult
       const seconds = options.durationMs / 1000
       const [before, after] = cpu
+      const [machineBefore, machineAfter] = machine
+      const [ownBefore, ownAfter] = own
       return {
         name: spec.name,
         server: spec.server,
@@ -266,7 +312,12 @@ const runStep = async (spec: StepSpec): Promise<StepResult> => {
         drops: Math.max(0, sent.sentInWindow * perSend - received.inWindow),
         errors: sent.errors,
         ...(sent.firstError ?? received.firstError ? { firstError: sent.firstError ?? received.firstError } : {}),
-        serverCores: before !== undefined && after !== undefined ? (after - before) / seconds : null
+        serverCores: before !== undefined && after !== undefined ? (after - before) / seconds : null,
+        otherCores:
+          machineBefore === undefined || machineAfter === undefined || ownBefore === undefined || ownAfter === undefined
+            ? null
+            : // Both counters tick at 10 ms: a little noise either way, never a real negative.
+              Math.max(0, machineAfter - machineBefore - (ownAfter - ownBefore)) / seconds
       }
     } finally {
       await sender.stop()
@@ -381,7 +432,10 @@ const main = async () => {
       p99Ok: p99 <= targetP99Ms,
       result: share >= targetShare && p99 <= targetP99Ms && hubWindow.drops === 0 && hubWindow.errors === 0 ? "PASS" : "MISS"
     }
+    const busyOthers = steps.filter((step) => (step.otherCores ?? 0) > otherCoresWarning)
     const output = {
+      /** False when something outside the benchmark used the CPU during a step (see `otherCores`). */
+      quiet: busyOthers.length === 0,
       machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, platform: `${os.platform()} ${os.release()}`, bun: Bun.version },
       options: { durationS: options.durationMs / 1000, warmupS: options.warmupMs / 1000, textChars: options.size, window: options.window },
       baseline: { server: baseline.server, messagesPerSec: baseline.messagesPerSec },
@@ -399,6 +453,11 @@ const main = async () => {
     log(
       `target (issue 3): ${verdict.target}: ${verdict.result} — hub ${fmtRate(hubWindow.messagesPerSec)} msg/s = ${(share * 100).toFixed(1)}% of baseline (${verdict.rateOk ? "ok" : "miss"}), p99 ${fmtMs(p99)} ms (${verdict.p99Ok ? "ok" : "miss"})`
     )
+    if (busyOthers.length > 0) {
+      log(
+        `WARNING: other processes used more than ${otherCoresWarning * 100}% of a core during ${busyOthers.length} step${busyOthers.length === 1 ? "" : "s"} (${busyOthers.map((step) => step.name).join("; ")}): this run's numbers and ratios are not to be trusted; find them with \`top\`, stop them and run again`
+      )
+    }
     log(`whole run: ${output.elapsedS.toFixed(0)} s`)
   } finally {
     for (const child of children) {
@@ -410,7 +469,7 @@ const main = async () => {
 }
 
 const printTable = (steps: ReadonlyArray<StepResult>, baseline: StepResult) => {
-  const header = ["step", "offered/s", "acks/s", "msgs/s", "deliv/s", "x base", "p50", "p90", "p99", "p99.9", "max", "ack p50", "ack p99", "drops", "errs", "srv cpu", "µs/msg"]
+  const header = ["step", "offered/s", "acks/s", "msgs/s", "deliv/s", "x base", "p50", "p90", "p99", "p99.9", "max", "ack p50", "ack p99", "drops", "errs", "srv cpu", "µs/msg", "other"]
   const rows = steps.map((s) => [
     s.name,
     fmtRate(s.offeredPerSec),
@@ -429,7 +488,8 @@ const printTable = (steps: ReadonlyArray<StepResult>, baseline: StepResult) => {
     String(s.errors),
     s.serverCores === null ? "-" : `${(s.serverCores * 100).toFixed(0)}%`,
     // The server's CPU per request answered: what a change to the hot path moves, whatever the noise in rates.
-    s.serverCores === null || s.acksPerSec === 0 ? "-" : ((s.serverCores * 1e6) / s.acksPerSec).toFixed(1)
+    s.serverCores === null || s.acksPerSec === 0 ? "-" : ((s.serverCores * 1e6) / s.acksPerSec).toFixed(1),
+    s.otherCores === null ? "-" : `${(s.otherCores * 100).toFixed(0)}%${s.otherCores > otherCoresWarning ? "!" : ""}`
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")
