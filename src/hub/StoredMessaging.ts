@@ -21,6 +21,20 @@ export const layer: Layer.Layer<Messaging, never, Store | Registry | HubConfig> 
 
     const notice = yield* store.recoveryNotice
     if (Option.isSome(notice)) yield* Effect.logError("message store recovered from a damaged file", { notice: notice.value })
+    // What an acknowledgement means on this hub (`fsync`) is worth one line at start.
+    yield* store.stats.pipe(
+      Effect.flatMap((stats) =>
+        Effect.logInfo("message store open", {
+          path: stats.path,
+          driver: stats.driver,
+          fsync: stats.fsync,
+          directMessages: stats.directMessages,
+          groupMessages: stats.groupMessages,
+          groups: stats.groups
+        })
+      ),
+      Effect.catchAll((error) => Effect.logWarning("could not read the message store's stats", { error: error.message }))
+    )
 
     // Retention runs hourly (and once at start): old direct messages go, counted in the log.
     yield* store.pruneRetention(new Date()).pipe(

@@ -107,3 +107,25 @@ describe("persistence across restarts (real hub process, Bun)", () => {
     expect(await groupTexts(bob, "team")).toEqual(["group once"])
   })
 })
+
+describe("what an acknowledgement means is in the hub's log (real hub process, Bun)", () => {
+  /** The fields of the hub's JSON log line for `message` (`{"message":[text, fields], …}`), once written. */
+  const logFields = async (hub: ProcessHub, message: string) => {
+    for (let i = 0; i < 200; i++) {
+      for (const line of hub.stderr().split("\n")) {
+        if (!line.startsWith("{")) continue
+        const [text, fields] = (JSON.parse(line) as { message: [string, Record<string, unknown>] }).message
+        if (text === message) return fields
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    throw new Error(`no "${message}" line in the hub's log:\n${hub.stderr()}`)
+  }
+
+  it("the default (RELAY_SYNC=normal) says fsync at checkpoints; RELAY_SYNC=full says after each commit", async () => {
+    const normal = use.hub(await startProcessHub())
+    expect(await logFields(normal, "message store open")).toMatchObject({ fsync: "at-checkpoint", driver: "bun:sqlite" })
+    const full = use.hub(await startProcessHub({ env: { RELAY_SYNC: "full" } }))
+    expect(await logFields(full, "message store open")).toMatchObject({ fsync: process.platform === "linux" ? "after-commit" : "in-commit" })
+  })
+})
