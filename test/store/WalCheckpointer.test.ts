@@ -2,22 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { openSqlite, type SqliteConnection } from "../../src/store/SqliteDriver.ts"
+import type { SqliteConnection } from "../../src/store/SqliteDriver.ts"
 import { makeSqlite } from "../../src/store/SqliteStore.ts"
 import { makeWalCheckpointer, type WalCheckpointerOptions } from "../../src/store/WalCheckpointer.ts"
-import { direct, tempDir } from "./helpers.ts"
-
-/** A WAL database with one table, its connection closed with the scope. */
-const walDatabase = Effect.gen(function* () {
-  const file = path.join(yield* tempDir, "wal.db")
-  const conn = yield* Effect.acquireRelease(
-    Effect.promise(() => openSqlite(file, "better-sqlite3")),
-    (c) => Effect.sync(() => c.close())
-  )
-  conn.exec("PRAGMA journal_mode = WAL")
-  conn.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)")
-  return { file, conn }
-})
+import { direct, tempDir, walDatabase } from "./helpers.ts"
 
 const autocheckpoint = (conn: SqliteConnection) =>
   Object.values(conn.prepare("PRAGMA wal_autocheckpoint").get<Record<string, number>>()!)[0]
@@ -63,7 +51,7 @@ const options = (file: string, conn: SqliteConnection, extra: Partial<WalCheckpo
 describe("WalCheckpointer (better-sqlite3 in a worker thread)", () => {
   it.scopedLive("copies the WAL back from its own thread while the writer's automatic checkpoint is off", () =>
     Effect.gen(function* () {
-      const { file, conn } = yield* walDatabase
+      const { file, conn } = yield* walDatabase("wal.db")
       const checkpointer = yield* makeWalCheckpointer(options(file, conn, { batchesPerCheckpoint: 50 }))
       expect(autocheckpoint(conn)).toBe(0)
       const before = fs.statSync(file).size
@@ -83,7 +71,7 @@ describe("WalCheckpointer (better-sqlite3 in a worker thread)", () => {
 
   it.scopedLive("under sustained writes the writer waits for a full checkpoint once the WAL is long, so it restarts", () =>
     Effect.gen(function* () {
-      const { file, conn } = yield* walDatabase
+      const { file, conn } = yield* walDatabase("wal.db")
       const checkpointer = yield* makeWalCheckpointer(options(file, conn, { catchUpFrames: 64 }))
       let i = 0
       // The writer never idles (no pause between its transactions but the batch hook).
@@ -105,7 +93,7 @@ describe("WalCheckpointer (better-sqlite3 in a worker thread)", () => {
 
   it.scopedLive("a worker that cannot open the database hands checkpoints back to the writer", () =>
     Effect.gen(function* () {
-      const { file, conn } = yield* walDatabase
+      const { file, conn } = yield* walDatabase("wal.db")
       const checkpointer = yield* makeWalCheckpointer(options(path.join(path.dirname(file), "missing.db"), conn))
       yield* until(() => !checkpointer.running(), () => Effect.runSync(checkpointer.beforeBatch), 2_000)
       expect(checkpointer.running()).toBe(false)
@@ -118,7 +106,7 @@ describe("WalCheckpointer (better-sqlite3 in a worker thread)", () => {
 
   it.scopedLive("a trickle of commits is not checkpointed one by one, so the writer does not restart the WAL (and fsync) for each", () =>
     Effect.gen(function* () {
-      const { file, conn } = yield* walDatabase
+      const { file, conn } = yield* walDatabase("wal.db")
       const checkpointer = yield* makeWalCheckpointer(options(file, conn, { batchesPerCheckpoint: 40 }))
       // Far apart, as sessions send: the worker looks every few ms and finds little each time.
       for (let i = 0; i < 30; i++) {
@@ -143,7 +131,7 @@ describe("WalCheckpointer (better-sqlite3 in a worker thread)", () => {
 
   it.scopedLive("a few batches that grow the WAL a lot are checkpointed without waiting for the batch count", () =>
     Effect.gen(function* () {
-      const { file, conn } = yield* walDatabase
+      const { file, conn } = yield* walDatabase("wal.db")
       const checkpointer = yield* makeWalCheckpointer(options(file, conn, { batchesPerCheckpoint: 10_000, growthBytes: 512 * 1024 }))
       // One batch of ~1 MiB of pages, then the writer idles.
       yield* checkpointer.beforeBatch

@@ -3,11 +3,10 @@ import { Effect, Either, Exit, Fiber, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeGroupCommit } from "../../src/store/GroupCommit.ts"
-import { openSqlite } from "../../src/store/SqliteDriver.ts"
 import { makeSqlite } from "../../src/store/SqliteStore.ts"
 import { StoreError } from "../../src/store/Store.ts"
 import { makeWalSync } from "../../src/store/WalSync.ts"
-import { direct, tempDir } from "./helpers.ts"
+import { direct, tempDir, walDatabase } from "./helpers.ts"
 
 /**
  * An fsync the test completes by hand: `release` runs the real `fs.fsync` of every held call (or
@@ -38,14 +37,8 @@ const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve,
 
 /** A WAL database with one table and a writer whose commits are synced by a held fsync. */
 const heldWriter = Effect.gen(function* () {
-  const file = path.join(yield* tempDir, "sync.db")
-  const conn = yield* Effect.acquireRelease(
-    Effect.promise(() => openSqlite(file, "better-sqlite3")),
-    (c) => Effect.sync(() => c.close())
-  )
-  conn.exec("PRAGMA journal_mode = WAL")
+  const { file, conn } = yield* walDatabase("sync.db")
   conn.exec("PRAGMA synchronous = NORMAL")
-  conn.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
   const disk = heldFsync()
   const writer = yield* makeGroupCommit({
     conn,

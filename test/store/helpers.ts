@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { openSqlite } from "../../src/store/SqliteDriver.ts"
 import { makeSqlite, type SqliteStoreOptions } from "../../src/store/SqliteStore.ts"
 
 /** A fresh directory removed with the scope. */
@@ -9,6 +10,19 @@ export const tempDir = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "relay-store-"))),
   (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
 )
+
+/** A WAL database (better-sqlite3) with one table `t (k, v)`, its connection closed with the scope. */
+export const walDatabase = (name: string) =>
+  Effect.gen(function* () {
+    const file = path.join(yield* tempDir, name)
+    const conn = yield* Effect.acquireRelease(
+      Effect.promise(() => openSqlite(file, "better-sqlite3")),
+      (c) => Effect.sync(() => c.close())
+    )
+    conn.exec("PRAGMA journal_mode = WAL")
+    conn.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+    return { file, conn }
+  })
 
 type Options = Partial<Omit<SqliteStoreOptions, "path">>
 
